@@ -1,0 +1,320 @@
+"""Starting warm worker processes (inside bwrap, or bare) and talking to one of them."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import queue
+import secrets
+import select
+import shutil
+import signal
+import stat
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import Future
+from pathlib import Path
+
+WORKER_SCRIPT = Path(__file__).with_name("worker.py")
+UID_BASE = 1_500_000_000  # evaluations run as a random uid in [UID_BASE, UID_BASE + UID_SPAN)
+UID_SPAN = 1 << 24
+READY_TIMEOUT_S = 10.0
+_NAMESPACES = [
+    "--unshare-ipc",
+    "--unshare-pid",
+    "--unshare-net",
+    "--unshare-uts",
+    "--unshare-cgroup-try",
+]  # no user namespace: the worker must setuid freely
+_CAPS = ["CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER"]
+
+
+class WorkerLost(Exception):
+    """The worker died or stopped answering; it has been killed and must be replaced."""
+
+    def __init__(self, status: str, error: str):
+        super().__init__(error)
+        self.status, self.error = status, error
+
+
+def bwrap_path() -> str | None:
+    return shutil.which("bwrap")
+
+
+@functools.lru_cache(maxsize=1)
+def bwrap_problem() -> str | None:
+    """None when bwrap can isolate a worker here, else why not (probed once per process)."""
+    bwrap = bwrap_path()
+    if bwrap is None:
+        return "bwrap is not installed"
+    if os.geteuid() != 0:
+        return "bwrap needs root here to run evaluations under private uids"
+    cmd = [
+        bwrap,
+        *_NAMESPACES,
+        "--die-with-parent",
+        "--ro-bind",
+        "/",
+        "/",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--cap-drop",
+        "ALL",
+        "--",
+        "/bin/true",
+    ]
+    try:
+        done = subprocess.run(cmd, capture_output=True, timeout=10)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"bwrap failed to start: {exc}"
+    if done.returncode != 0:
+        return f"bwrap failed: {done.stderr.decode(errors='replace').strip()[:300]}"
+    return None
+
+
+def _hidden_ancestor(path: Path) -> Path | None:
+    """The topmost ancestor of `path` that other users cannot traverse (e.g. /root)."""
+    for parent in reversed(path.parents):
+        try:
+            if parent != Path("/") and not os.stat(parent).st_mode & stat.S_IXOTH:
+                return parent
+        except OSError:
+            return None
+    return None
+
+
+def _python_dirs() -> list[Path]:
+    dirs = {Path(p).resolve() for p in (sys.base_prefix, sys.prefix, sys.exec_prefix)}
+    dirs |= {Path(p).resolve() for p in sys.path if p and Path(p).is_dir()}
+    return sorted(dirs)
+
+
+def _unmask_binds() -> list[str]:
+    """bwrap args that blank non-traversable dirs (/root) but bind the interpreter back."""
+    masks: dict[Path, list[Path]] = {}
+    for d in _python_dirs():
+        hidden = _hidden_ancestor(d)
+        if hidden is not None:
+            masks.setdefault(hidden, []).append(d)
+    args: list[str] = []
+    for hidden, dirs in masks.items():
+        args += ["--tmpfs", str(hidden)]
+        made: set[Path] = set()
+        for d in dirs:
+            if any(other in d.parents for other in dirs):
+                continue
+            for between in reversed(d.parents):  # else bwrap makes them 0700
+                if hidden in between.parents and between not in made:
+                    made.add(between)
+                    args += ["--perms", "0755", "--dir", str(between)]
+            args += ["--ro-bind", str(d), str(d)]
+    return args
+
+
+def python_readable_by_others() -> bool:
+    return all(_hidden_ancestor(d) is None for d in _python_dirs())
+
+
+def worker_command(mode: str, uid: int, scratch_root: str, scratch_bytes: int) -> list[str]:
+    python = [sys.executable, "-I", str(WORKER_SCRIPT), str(uid), scratch_root, mode]
+    if mode != "bwrap":
+        return python
+    caps = [arg for cap in _CAPS for arg in ("--cap-add", cap)]
+    return [
+        bwrap_path() or "bwrap",
+        *_NAMESPACES,
+        "--die-with-parent",
+        "--new-session",
+        "--ro-bind",
+        "/",
+        "/",
+        *_unmask_binds(),
+        "--size",
+        str(scratch_bytes),
+        "--tmpfs",
+        "/tmp",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--chdir",
+        "/tmp",
+        "--clearenv",
+        "--setenv",
+        "PATH",
+        "/usr/bin:/bin",
+        "--cap-drop",
+        "ALL",
+        *caps,
+        "--",
+        *python,
+    ]
+
+
+def new_uid() -> int:
+    return UID_BASE + secrets.randbelow(UID_SPAN)
+
+
+def kill_uid(uid: int) -> None:
+    """SIGKILL every process running as `uid` (root only): a helper of that uid does kill(-1)."""
+    if uid < 0 or os.geteuid() != 0:
+        return
+    code = "import os, signal; os.kill(-1, signal.SIGKILL)"
+    try:
+        subprocess.run(
+            [sys.executable, "-I", "-S", "-c", code],
+            user=uid,
+            group=uid,
+            extra_groups=[],
+            env={},
+            timeout=10,
+            capture_output=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        pass
+
+
+class _Spawner:
+    """Starts processes from one long-lived thread: `bwrap --die-with-parent` and
+    PR_SET_PDEATHSIG fire when the *thread* that forked the worker exits, so workers must
+    not be started from short-lived threads (e.g. those of run_many)."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        threading.Thread(target=self._loop, name="evo-sandbox-spawner", daemon=True).start()
+
+    def _loop(self) -> None:
+        while True:
+            fn, fut = self._jobs.get()
+            try:
+                fut.set_result(fn())
+            except BaseException as exc:
+                fut.set_exception(exc)
+
+    def call(self, fn):
+        fut: Future = Future()
+        self._jobs.put((fn, fut))
+        return fut.result()
+
+
+_spawner: _Spawner | None = None
+_spawner_lock = threading.Lock()
+
+
+def _spawn(argv: list[str], env: dict[str, str]) -> subprocess.Popen:
+    global _spawner
+    with _spawner_lock:
+        if _spawner is None:
+            _spawner = _Spawner()
+    return _spawner.call(
+        lambda: subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            close_fds=True,
+            start_new_session=True,
+        )
+    )
+
+
+class WorkerProcess:
+    """One warm worker. Not thread-safe: the pool hands it to one caller at a time."""
+
+    def __init__(self, mode: str, uid: int, scratch_bytes: int) -> None:
+        self.mode, self.uid = mode, uid
+        self.scratch_root = "/tmp/evo" if mode == "bwrap" else tempfile.mkdtemp(prefix="evo-sbx-")
+        if mode != "bwrap":
+            os.chmod(self.scratch_root, 0o711)
+        argv = worker_command(mode, uid, os.path.join(self.scratch_root, "runs"), scratch_bytes)
+        self.proc = _spawn(argv, {"PATH": "/usr/bin:/bin"})
+        self.ready: dict | None = None
+        self._buf = bytearray()
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def _read_frame(self, deadline: float) -> dict:
+        fd = self.proc.stdout.fileno()
+        while True:
+            if len(self._buf) >= 4:
+                size = struct.unpack(">I", self._buf[:4])[0]
+                if len(self._buf) >= 4 + size:
+                    body = bytes(self._buf[4 : 4 + size])
+                    del self._buf[: 4 + size]
+                    return json.loads(body)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise WorkerLost("timeout", "the worker did not answer in time; it was replaced")
+            readable, _, _ = select.select([fd], [], [], remaining)
+            if readable:
+                chunk = os.read(fd, 1 << 20)
+                if not chunk:
+                    raise WorkerLost("killed", "the worker died; it was replaced")
+                self._buf += chunk
+
+    def start(self) -> dict:
+        if self.ready is None:
+            try:
+                self.ready = self._read_frame(time.monotonic() + READY_TIMEOUT_S)
+            except WorkerLost as exc:
+                self.kill()
+                raise WorkerLost(
+                    "killed", f"the sandbox worker failed to start ({exc.error})"
+                ) from None
+        return self.ready
+
+    def request(self, job: dict, wait_s: float) -> dict:
+        self.start()
+        data = json.dumps(job).encode()
+        try:
+            self.proc.stdin.write(struct.pack(">I", len(data)) + data)
+            self.proc.stdin.flush()
+            return self._read_frame(time.monotonic() + wait_s)
+        except (OSError, ValueError):
+            self.kill()
+            raise WorkerLost("killed", "the worker died; it was replaced") from None
+        except WorkerLost:
+            self.kill()
+            raise
+
+    def kill(self) -> None:
+        """Kill the worker and everything it started (bwrap: the whole PID namespace)."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        self.proc.kill()
+        self.proc.wait()
+        if self.mode != "bwrap":
+            kill_uid(self.uid)  # evaluations escaped the worker's session; the uid finds them
+        self._close_files()
+
+    def close(self) -> None:
+        """Ask the worker to exit (EOF on its stdin); kill it if it does not."""
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=2)
+            self._close_files()
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def _close_files(self) -> None:
+        for f in (self.proc.stdin, self.proc.stdout):
+            try:
+                f.close()
+            except OSError:
+                pass
+        if self.mode != "bwrap":
+            shutil.rmtree(self.scratch_root, ignore_errors=True)

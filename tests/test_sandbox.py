@@ -1,0 +1,446 @@
+"""The sandbox: normal verdicts, and a suite of hostile programs that must be contained."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+
+import pytest
+
+from evo.sandbox import Sandbox, SandboxLimits, Verdict, run_file
+from evo.sandbox import pool as sandbox_pool
+
+LIMITS = SandboxLimits(
+    timeout_s=1.0,
+    memory_mb=256,
+    max_procs=16,
+    max_output_bytes=4096,
+    max_file_bytes=65536,
+    workers=2,
+)
+HAVE_BWRAP = sandbox_pool.bwrap_problem() is None
+SECRET = "sk-evo-test-secret-0123456789"
+
+
+def sandbox_pids() -> list[int]:
+    """Processes on this machine running as one of the sandbox's private uids."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/status") as f:
+                uid = next(int(line.split()[1]) for line in f if line.startswith("Uid:"))
+        except (OSError, StopIteration, ValueError):
+            continue
+        if sandbox_pool.UID_BASE <= uid < sandbox_pool.UID_BASE + sandbox_pool.UID_SPAN:
+            found.append(int(name))
+    return found
+
+
+def descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(name))
+    found, todo = [], [pid]
+    while todo:
+        kids = children.get(todo.pop(), [])
+        found += kids
+        todo += kids
+    return found
+
+
+def leftovers(sb: Sandbox | None = None) -> list[int]:
+    """Processes left by evaluations: any private-uid process, or anything a worker started
+    (besides, under bwrap, the namespace's init and the worker itself)."""
+    found = sandbox_pids()
+    for worker in sb._slots if sb is not None else []:
+        if worker is not None and worker.alive:
+            below = descendants(worker.proc.pid)
+            found += below[2:] if worker.mode == "bwrap" else below
+    return found
+
+
+def assert_no_leftovers(sb: Sandbox | None = None) -> None:
+    deadline = time.monotonic() + 3
+    while leftovers(sb) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert leftovers(sb) == []
+
+
+@pytest.fixture(scope="module")
+def secret_env():
+    os.environ["EVO_TEST_API_KEY"] = SECRET  # in the campaign's environment: must not leak
+    yield
+    os.environ.pop("EVO_TEST_API_KEY", None)
+
+
+@pytest.fixture(scope="module", params=["bwrap", "rlimits"])
+def sb(request, secret_env):
+    if request.param == "bwrap" and not HAVE_BWRAP:
+        pytest.skip(f"bwrap unavailable: {sandbox_pool.bwrap_problem()}")
+    with pytest.warns(RuntimeWarning) if request.param == "rlimits" else _nothing():
+        sandbox = Sandbox(LIMITS, isolation=request.param)
+    yield sandbox
+    workers = [w for w in sandbox._slots if w is not None]
+    sandbox.close()
+    assert all(not w.alive for w in workers)
+    assert_no_leftovers()
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def strong(sb: Sandbox) -> bool:
+    """True when evaluations run under a private uid (process limit and file permissions)."""
+    return sb._drop_uid
+
+
+def assert_alive(sb: Sandbox) -> None:
+    """Both workers still evaluate correctly."""
+    verdicts = sb.run_many([(f"x = {i} * 2", "x") for i in range(4)])
+    assert [v.value for v in verdicts] == [0, 2, 4, 6], [v.to_dict() for v in verdicts]
+
+
+# ------------------------------------------------------------------ normal behaviour
+def test_ok_value(sb):
+    v = sb.run("def f(n):\n    return [n, n * n, {'k': None}]\nprint('hello')", "f(3)")
+    assert v.ok and v.status == "ok" and v.error is None
+    assert v.value == [3, 9, {"k": None}]
+    assert v.stdout == "hello\n" and v.returncode == 0
+    assert v.to_dict()["value"] == [3, 9, {"k": None}]
+
+
+def test_no_expr_is_ok_with_none(sb):
+    v = sb.run("x = 1")
+    assert v.ok and v.value is None
+
+
+def test_exception_is_failed_with_text(sb):
+    v = sb.run("def f():\n    return 1 / 0\nf()")
+    assert v.status == "failed" and not v.ok
+    assert v.error == "ZeroDivisionError: division by zero"
+    assert "line 2, in f" in v.stderr and "return 1 / 0" in v.stderr
+    v = sb.run("x = 1", "undefined_name")
+    assert v.status == "failed" and v.error.startswith("NameError")
+    v = sb.run("def broken(:\n")
+    assert v.status == "failed" and v.error.startswith("SyntaxError")
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import os\nos._exit(0)",
+        "raise SystemExit(0)",
+        "import sys\nsys.exit()",
+        "import sys\nprint('{\"ok\": true}')\nsys.stdout.flush()\nimport os\nos._exit(0)",
+    ],
+)
+def test_exit_zero_is_not_ok(sb, source):
+    v = sb.run(source, "1")
+    assert not v.ok and v.status == "failed"
+    assert "exited without a result" in v.error
+
+
+def test_non_json_value(sb):
+    v = sb.run("x = object()", "x")
+    assert v.status == "failed" and "not JSON-serializable" in v.error
+    v = sb.run("x = {1, 2}", "x")
+    assert v.status == "failed" and "not JSON-serializable" in v.error
+
+
+def test_run_many_keeps_input_order(sb):
+    jobs = [(f"import time\ntime.sleep({0.02 * (i % 3)})\nx = {i}", "x") for i in range(12)]
+    jobs.append(("1/0", None))
+    verdicts = sb.run_many(jobs)
+    assert [v.value for v in verdicts[:-1]] == list(range(12))
+    assert all(isinstance(v, Verdict) for v in verdicts) and verdicts[-1].status == "failed"
+    assert sb.run_many([]) == []
+
+
+def test_concurrent_threads(sb):
+    results: dict[int, object] = {}
+
+    def call(i: int) -> None:
+        results[i] = sb.run(f"x = {i}", "x").value
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == {i: i for i in range(6)}
+
+
+def test_killed_worker_is_replaced(sb):
+    sb._slots[0].kill()  # from outside: the worker process dies between evaluations
+    assert_alive(sb)
+    assert_alive(sb)
+    # killed in the middle of an evaluation: that verdict is "killed", then all is well
+    holder: dict[str, Verdict] = {}
+    t = threading.Thread(target=lambda: holder.update(v=sb.run("while True: pass")))
+    t.start()
+    time.sleep(0.3)
+    for w in sb._slots:
+        if w is not None and w.ready is not None:
+            w.kill()
+    t.join()
+    assert holder["v"].status == "killed"
+    assert_alive(sb)
+
+
+def test_run_file(tmp_path):
+    path = tmp_path / "prog.py"
+    path.write_text("if __name__ == '__main__':\n    print('main ran')\n")
+    v = run_file(path, LIMITS)
+    assert v.ok and v.stdout == "main ran\n"
+
+
+def test_fallback_says_so_loudly(caplog, monkeypatch):
+    monkeypatch.setenv("EVO_SANDBOX_ISOLATION", "rlimits")
+    from evo.sandbox import sandbox as sandbox_module
+
+    monkeypatch.setattr(sandbox_module, "_warned", set())
+    with caplog.at_level(logging.WARNING, logger="evo.sandbox"):
+        with pytest.warns(RuntimeWarning, match="rlimits"):
+            with Sandbox(LIMITS.model_copy(update={"workers": 1})) as sandbox:
+                assert sandbox.isolation == "rlimits"
+                assert sandbox.run("x = 5", "x").value == 5
+    assert any("rlimits" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.skipif(not HAVE_BWRAP, reason="bwrap unavailable")
+def test_default_is_bwrap(monkeypatch):
+    monkeypatch.delenv("EVO_SANDBOX_ISOLATION", raising=False)
+    with Sandbox(LIMITS.model_copy(update={"workers": 1})) as sandbox:
+        assert sandbox.isolation == "bwrap"
+
+
+def test_limits_validation():
+    with pytest.raises(ValueError):
+        SandboxLimits(timeout_s=0)
+    with pytest.raises(ValueError):
+        SandboxLimits(bogus=1)
+
+
+# ------------------------------------------------------------------ hostile programs
+def test_network_loopback_listener_unreachable(sb):
+    if sb.isolation != "bwrap" and not sb._slots[0].start()["net_isolated"]:
+        pytest.skip("fallback without root keeps the network")
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.2)
+    port = listener.getsockname()[1]
+    source = (
+        "import socket\nerrors = []\n"
+        f"for addr in [('127.0.0.1', {port}), ('10.1.2.3', 80), ('8.8.8.8', 53)]:\n"
+        "    try:\n"
+        "        socket.create_connection(addr, timeout=0.3).send(b'leak')\n"
+        "        errors.append('connected')\n"
+        "    except OSError as e:\n"
+        "        errors.append(type(e).__name__)\n"
+    )
+    v = sb.run(source, "errors")
+    assert v.ok, v.to_dict()
+    assert "connected" not in v.value
+    with pytest.raises(socket.timeout):
+        listener.accept()
+    listener.close()
+    assert_alive(sb)
+
+
+def test_writes_outside_scratch(sb, tmp_path):
+    host_file = tmp_path / "pwned"
+    targets = [
+        str(host_file),
+        "/tmp/pwned-evo",
+        "/etc/pwned-evo",
+        "/work/pwned-evo",
+        "/var/tmp/pwned-evo",
+        "/dev/shm/pwned-evo",
+        "/root/pwned-evo",
+        "/pwned-evo",
+    ]
+    source = (
+        "import os\nwritten = []\n"
+        f"for path in {targets!r}:\n"
+        "    try:\n"
+        "        with open(path, 'w') as f:\n"
+        "            f.write('x')\n"
+        "        written.append(path)\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "open('mine.txt', 'w').write('in scratch')\n"
+        "inside = open('mine.txt').read()\n"
+    )
+    v = sb.run(source, "[written, inside]")
+    assert v.ok, v.to_dict()
+    if strong(sb):
+        assert v.value == [[], "in scratch"]
+        for path in targets:
+            assert not os.path.exists(path), path
+    else:  # no private uid: only the scratch dir is promised, and it must still work
+        assert v.value[1] == "in scratch"
+        for path in v.value[0]:
+            os.unlink(path)
+    # the next evaluation starts with an empty scratch directory
+    v = sb.run("import os\nfiles = os.listdir('.')", "files")
+    assert v.ok and v.value == []
+
+
+def test_environment_secret_not_visible(sb):
+    # with a private uid no other process's environ is readable; without one (the fallback
+    # as root) only the program's own environment is promised to be scrubbed
+    pattern = "/proc/*/environ" if strong(sb) else "/proc/self/environ"
+    source = (
+        "import os, glob\nseen = repr(dict(os.environ))\n"
+        f"for path in glob.glob({pattern!r}):\n"
+        "    try:\n"
+        "        seen += open(path, 'rb').read().decode(errors='replace')\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "print(seen[:1000])\n"
+    )
+    v = sb.run(source, "seen")
+    assert v.ok, v.to_dict()
+    assert SECRET not in v.value and SECRET not in v.stdout
+    assert "EVO_TEST_API_KEY" not in v.value
+
+
+def test_fork_bomb_is_contained(sb):
+    if not strong(sb):
+        pytest.skip("no private uid: RLIMIT_NPROC does not apply")
+    counting = (
+        "import os, time\nn = 0\nerror = None\n"
+        "try:\n"
+        "    for _ in range(200):\n"
+        "        if os.fork() == 0:\n"
+        "            time.sleep(30)\n"
+        "            os._exit(0)\n"
+        "        n += 1\n"
+        "except OSError as e:\n"
+        "    error = str(e)\n"
+    )
+    v = sb.run(counting, "[n, error]")
+    assert v.ok, v.to_dict()
+    assert v.value[0] < LIMITS.max_procs and v.value[1] is not None
+    bomb = (
+        "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
+    )
+    v = sb.run(bomb)
+    assert v.status in ("timeout", "killed"), v.to_dict()
+    assert_no_leftovers(sb)
+    assert_alive(sb)
+
+
+def test_memory_bomb(sb):
+    v = sb.run("x = bytearray(10 ** 10)")
+    assert v.status == "memory", v.to_dict()
+    v = sb.run("chunks = []\nwhile True:\n    chunks.append(bytearray(10 ** 7))")
+    assert v.status == "memory", v.to_dict()
+    assert_alive(sb)
+
+
+def test_infinite_loop_times_out(sb):
+    v = sb.run("while True:\n    pass")
+    assert v.status == "timeout" and not v.ok
+    v = sb.run("import time\ntime.sleep(100)", timeout_s=0.3)
+    assert v.status == "timeout"
+    assert_alive(sb)
+
+
+def test_sigterm_ignoring_loop(sb):
+    source = (
+        "import signal\n"
+        "for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGXCPU):\n"
+        "    signal.signal(s, signal.SIG_IGN)\n"
+        "while True:\n    pass\n"
+    )
+    v = sb.run(source)
+    assert v.status == "timeout", v.to_dict()
+    assert_no_leftovers(sb)
+    assert_alive(sb)
+
+
+def test_detached_grandchild_is_killed(sb):
+    source = (
+        "import os, time\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        "    if os.fork() == 0:\n"
+        "        os.setsid()\n"
+        "        time.sleep(60)\n"
+        "    os._exit(0)\n"
+        "time.sleep(0.1)\n"
+    )
+    v = sb.run(source, "'done'")
+    assert v.ok and v.value == "done", v.to_dict()
+    assert_no_leftovers(sb)
+    if sb.isolation == "bwrap":  # inside the PID namespace only init, worker and us remain
+        v = sb.run("import os\npids = [p for p in os.listdir('/proc') if p.isdigit()]", "pids")
+        assert v.ok and len(v.value) == 3, v.value
+    assert_alive(sb)
+
+
+def test_disk_fill(sb):
+    v = sb.run("with open('big', 'wb') as f:\n    f.write(b'x' * 10_000_000)")
+    assert v.status == "failed" and "File too large" in v.error, v.to_dict()
+    if sb.isolation == "bwrap":  # many files, each under the file-size limit: tmpfs is full
+        source = (
+            "i = 0\nwhile True:\n"
+            "    with open(f'f{i}', 'wb') as f:\n"
+            f"        f.write(b'x' * {LIMITS.max_file_bytes})\n"
+            "    i += 1\n"
+        )
+        v = sb.run(source)
+        assert v.status == "failed" and "No space left" in v.error, v.to_dict()
+    v = sb.run("open('small', 'w').write('ok')", "open('small').read()")
+    assert v.ok and v.value == "ok"
+
+
+def test_endless_output(sb):
+    v = sb.run("while True:\n    print('spam' * 100)")
+    assert v.status == "output-limit", v.to_dict()
+    assert 0 < len(v.stdout.encode()) <= LIMITS.max_output_bytes
+    v = sb.run("import sys\nwhile True:\n    sys.stderr.write('x' * 1000)")
+    assert v.status == "output-limit" and len(v.stderr) <= LIMITS.max_output_bytes
+    assert_alive(sb)
+
+
+def test_cannot_signal_outside(sb):
+    if not strong(sb):  # same uid as the caller (root): kill(-1) would hit this machine
+        pytest.skip("no private uid: the fallback cannot stop signals to the caller's uid")
+    me = os.getpid()
+    source = (
+        "import os, signal\nresults = []\n"
+        f"for pid in (os.getppid(), 1, {me}, -1, -os.getppid()):\n"
+        "    try:\n"
+        "        os.kill(pid, signal.SIGKILL)\n"
+        "        results.append('sent')\n"
+        "    except OSError as e:\n"
+        "        results.append(type(e).__name__)\n"
+    )
+    v = sb.run(source, "results")
+    assert v.ok, v.to_dict()
+    assert "sent" not in v.value[:3]
+    assert v.value[0] == "PermissionError" and v.value[1] in (
+        "PermissionError",
+        "ProcessLookupError",
+    )
+    assert_alive(sb)  # the pool survives; kill(-1) only hit the program's own uid
