@@ -1,0 +1,203 @@
+"""The campaign store: every candidate, valid or not, in SQLite (WAL) in the campaign dir.
+
+One transaction per batch: a crash loses at most the batch in flight. The archive is
+a function of the store (:func:`rebuild_archive`), so nothing else needs saving.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from archives.archive import Archive
+from evo.errors import EvoError
+
+STORE_FILE = "campaign.sqlite"
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS candidates (
+    id INTEGER PRIMARY KEY,
+    iteration INTEGER NOT NULL,
+    operator TEXT NOT NULL,
+    parents TEXT NOT NULL,
+    is_seed INTEGER NOT NULL,
+    prompt TEXT,
+    completion TEXT,
+    item TEXT,
+    verdict TEXT NOT NULL,
+    reason TEXT,
+    fitness REAL,
+    fitness_parts TEXT,
+    measures TEXT,
+    cell INTEGER,
+    on_border INTEGER,
+    add_status INTEGER,
+    generator_version INTEGER NOT NULL,
+    num_tokens INTEGER NOT NULL DEFAULT 0,
+    timings TEXT,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS candidates_valid ON candidates (verdict, id);
+CREATE TABLE IF NOT EXISTS iterations (
+    iteration INTEGER PRIMARY KEY,
+    stats TEXT NOT NULL,
+    created REAL NOT NULL
+);
+"""
+
+
+@dataclass
+class Candidate:
+    """One row of the store: what was asked, what came back, and what it was worth."""
+
+    id: int
+    iteration: int
+    operator: str
+    parents: list[int]
+    verdict: str  # valid / invalid / trivial / parse_error / duplicate
+    is_seed: bool = False
+    prompt: str | None = None
+    completion: str | None = None
+    item: dict[str, Any] | None = None
+    reason: str | None = None
+    fitness: float | None = None
+    fitness_parts: dict[str, Any] = field(default_factory=dict)
+    measures: list[float] | None = None
+    cell: int | None = None
+    on_border: bool | None = None
+    add_status: int | None = None
+    generator_version: int = 0
+    num_tokens: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    _JSON = ("parents", "item", "fitness_parts", "measures", "timings")
+
+    def to_row(self) -> dict[str, Any]:
+        row = asdict(self)
+        for k in self._JSON:
+            row[k] = None if row[k] is None else json.dumps(row[k])
+        return row
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Candidate:
+        d = dict(row)
+        d.pop("created", None)
+        for k in cls._JSON:
+            d[k] = None if d[k] is None else json.loads(d[k])
+        d["is_seed"] = bool(d["is_seed"])
+        d["on_border"] = None if d["on_border"] is None else bool(d["on_border"])
+        return cls(**d)
+
+
+class CampaignStore:
+    """SQLite store of one campaign directory."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.db = sqlite3.connect(path, isolation_level=None)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise EvoError(f"campaign store {path} is unreadable or corrupt: {exc}") from None
+
+    @classmethod
+    def open(cls, directory: str | Path) -> CampaignStore:
+        path = Path(directory) / STORE_FILE
+        if not path.is_file():
+            raise EvoError(f"{directory} is not a campaign directory (no {STORE_FILE})")
+        return cls(path)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- meta ---------------------------------------------------------------
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return default if row is None else json.loads(row["value"])
+
+    def set_meta(self, **values: Any) -> None:
+        with self._tx():
+            self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                                [(k, json.dumps(v)) for k, v in values.items()])
+
+    # -- writes -------------------------------------------------------------
+    def next_id(self) -> int:
+        return int(self.db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM candidates").fetchone()[0])
+
+    def record(self, candidates: list[Candidate], iteration: int | None = None,
+               stats: dict[str, Any] | None = None) -> None:
+        """Writes a batch and (optionally) its iteration stats in one transaction."""
+        now = time.time()
+        rows = [{**c.to_row(), "created": now} for c in candidates]
+        with self._tx():
+            if rows:
+                cols = ", ".join(rows[0])
+                marks = ", ".join(f":{k}" for k in rows[0])
+                self.db.executemany(f"INSERT INTO candidates ({cols}) VALUES ({marks})", rows)
+            if stats is not None:
+                self.db.execute("INSERT OR REPLACE INTO iterations VALUES (?, ?, ?)",
+                                (iteration, json.dumps(stats), now))
+
+    def _tx(self):
+        return _Transaction(self.db)
+
+    # -- reads --------------------------------------------------------------
+    def candidates(self, where: str = "1", params: tuple = ()) -> Iterator[Candidate]:
+        for row in self.db.execute(f"SELECT * FROM candidates WHERE {where} ORDER BY id", params):
+            yield Candidate.from_row(row)
+
+    def get(self, ids: list[int]) -> dict[int, Candidate]:
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        return {c.id: c for c in self.candidates(f"id IN ({marks})", tuple(ids))}
+
+    def iterations(self) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT iteration, stats FROM iterations ORDER BY iteration")
+        return [{"iteration": r["iteration"], **json.loads(r["stats"])} for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        rows = self.db.execute("SELECT verdict, COUNT(*) AS n FROM candidates WHERE is_seed = 0 GROUP BY verdict")
+        return {r["verdict"]: r["n"] for r in rows}
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type, *_: Any) -> None:
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def rebuild_archive(store: CampaignStore, archive: Archive) -> Archive:
+    """Replays every valid candidate into an empty ``archive``, one add per iteration,
+    exactly as the campaign inserted them (pyribs batch adds resolve ties per batch)."""
+    archive.ribs.clear()
+    batch: list[Candidate] = []
+    for c in store.candidates("verdict = 'valid' AND measures IS NOT NULL"):
+        if batch and c.iteration != batch[-1].iteration:
+            _replay(archive, batch)
+            batch = []
+        batch.append(c)
+    _replay(archive, batch)
+    return archive
+
+
+def _replay(archive: Archive, batch: list[Candidate]) -> None:
+    if not batch:
+        return
+    archive.add([json.dumps(c.item) for c in batch], [c.fitness for c in batch],
+                np.array([c.measures for c in batch]), [c.id for c in batch])

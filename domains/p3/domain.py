@@ -1,0 +1,109 @@
+"""Python Programming Puzzles (P3): the LLM writes a puzzle ``f`` and a solution ``g``.
+
+A puzzle is valid when ``f(g())`` is True, the answer has the declared type and no
+trivial answer satisfies ``f``. Its fitness is its difficulty for the current
+generator: the fraction of ``solve_attempts`` fresh attempts (seeing ``f`` only)
+that fail.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from domains.p3.parse import parse_puzzle
+from domains.p3.verify import check_expr, puzzle_program, to_verification, verify_puzzles
+from evo.domain import Domain, EvalContext, ParseError, Score, Verification
+from evo.errors import EvoError
+from evo.llm import SamplingParams
+
+if TYPE_CHECKING:
+    from evo.sandbox import Sandbox
+
+SEEDS_FILE = Path(__file__).with_name("seeds.jsonl")
+
+PREAMBLE = (
+    "# Python programming puzzles. Each puzzle is a function f whose first argument is the\n"
+    "# answer; f returns True exactly when the answer is correct. g returns a correct answer,\n"
+    "# so that f(g()) is True.\n\n"
+)
+SOLVE_PREAMBLE = "# Solve each Python programming puzzle: write g so that f(g()) is True.\n\n"
+
+
+def render_puzzle(item: dict[str, Any]) -> str:
+    return f"```python\n{item['f']}\n\n{item['g']}\n\nassert f(g())\n```\n\n"
+
+
+class P3Domain(Domain):
+    name = "p3"
+    preamble = PREAMBLE
+    open_prefix = "```python\ndef f("
+    stop = ["```", "assert f(g"]
+    mutation_instructions = [
+        "a harder variant of the puzzle above",
+        "a puzzle on a different topic",
+        "a puzzle whose answer has a different type",
+        "a variant with different constants and a longer solution",
+    ]
+
+    def __init__(self, seeds_file: str | None = None, max_seeds: int | None = None,
+                 solve_attempts: int = 4, solve_max_tokens: int = 96) -> None:
+        if solve_attempts < 1:
+            raise EvoError("p3: solve_attempts must be at least 1")
+        self.seeds_file = Path(seeds_file) if seeds_file else SEEDS_FILE
+        self.max_seeds = max_seeds
+        self.solve_attempts = solve_attempts
+        self.solve_max_tokens = solve_max_tokens
+
+    def seeds(self) -> list[dict[str, Any]]:
+        try:
+            lines = self.seeds_file.read_text().splitlines()
+        except OSError as exc:
+            raise EvoError(f"p3: cannot read seeds file {self.seeds_file}: {exc.strerror}") from None
+        items = [json.loads(line) for line in lines if line.strip()]
+        return items[: self.max_seeds] if self.max_seeds else items
+
+    def render(self, item: dict[str, Any]) -> str:
+        return render_puzzle(item)
+
+    def text(self, item: dict[str, Any]) -> str:
+        return item["f"]  # the puzzle is what a user sees; solutions vary freely
+
+    def parse(self, text: str) -> dict[str, Any]:
+        return parse_puzzle(text)
+
+    def from_record(self, record: dict[str, Any]) -> str:
+        return f"{record['f']}\n\n{record['g']}"
+
+    def verify(self, items: list[dict[str, Any]], sandbox: Sandbox) -> list[Verification]:
+        return verify_puzzles(items, sandbox)
+
+    def solve_prompt(self, item: dict[str, Any], examples: list[dict[str, Any]]) -> str:
+        shots = "".join(render_puzzle(e) for e in examples)
+        return f"{SOLVE_PREAMBLE}{shots}```python\n{item['f']}\n\ndef g("
+
+    def score(self, items: list[dict[str, Any]], ctx: EvalContext) -> list[Score]:
+        """Difficulty: the share of fresh solve attempts by the generator that fail."""
+        if not items:
+            return []
+        examples = sorted(self.seeds(), key=lambda s: len(s["f"]) + len(s["g"]))[:3]
+        params = SamplingParams(n=self.solve_attempts, max_new_tokens=self.solve_max_tokens,
+                                stop=self.stop, seed=ctx.seed, temperature=0.8)
+        gens = ctx.generator.generate([self.solve_prompt(it, examples) for it in items], params)
+        jobs, owners = [], []
+        for i, (item, samples) in enumerate(zip(items, gens)):
+            for s in samples:
+                try:
+                    g = parse_puzzle(item["f"] + "\n\ndef g(" + s.text)["g"]
+                except ParseError:
+                    continue  # an unparsable attempt is a failed attempt
+                attempt = {**item, "g": g}
+                jobs.append((puzzle_program(attempt), check_expr(attempt, trivial=False)))
+                owners.append(i)
+        solved = [0] * len(items)
+        for i, verdict in zip(owners, ctx.sandbox.run_many(jobs)):
+            solved[i] += to_verification(verdict).valid
+        k = self.solve_attempts
+        return [Score(fitness=1.0 - s / k, parts={"difficulty": 1.0 - s / k, "solved": s, "attempts": k})
+                for s in solved]

@@ -1,0 +1,94 @@
+"""Parsing P3 completions into ``f`` (the puzzle) and ``g`` (its solution)."""
+
+from __future__ import annotations
+
+import ast
+import re
+
+from evo.domain import ParseError
+
+# P3's answer types: int, float, str, bool and (nested) List[...] of them.
+_TYPE = re.compile(r"^(?:int|float|str|bool|List\[(?P<inner>.+)\])$")
+
+
+def normalise_type(annotation: str) -> str | None:
+    """``list[int]`` -> ``List[int]``; None for types outside P3's vocabulary."""
+    t = re.sub(r"\blist\[", "List[", annotation.replace(" ", "").replace("typing.", ""))
+    node = t
+    while True:
+        m = _TYPE.match(node)
+        if not m:
+            return None
+        if m.group("inner") is None:
+            return t
+        node = m.group("inner")
+
+
+def _chunks(code: str) -> list[str]:
+    """Splits code into top-level blocks: a block starts at an unindented line."""
+    blocks: list[list[str]] = []
+    for line in code.splitlines():
+        if line and not line[0].isspace() and not line.startswith(("#", ")", "]", "}")):
+            blocks.append([line])
+        elif blocks:
+            blocks[-1].append(line)
+    return ["\n".join(b).rstrip() for b in blocks]
+
+
+def _parse_def(block: str) -> ast.FunctionDef | None:
+    """Parses a ``def`` block; a block cut short by the token limit is trimmed back."""
+    lines = block.splitlines()
+    for end in range(len(lines), 1, -1):
+        try:
+            tree = ast.parse("\n".join(lines[:end]))
+        except SyntaxError:
+            continue
+        if len(tree.body) == 1 and isinstance(tree.body[0], ast.FunctionDef):
+            return tree.body[0]
+        return None
+    return None
+
+
+def parse_puzzle(text: str) -> dict[str, str]:
+    """Finds the first ``def f`` and ``def g`` in ``text`` and checks their signatures.
+
+    Returns ``{"f", "g", "ans_type"}``; raises :class:`ParseError` with the reason.
+    """
+    code = text.lstrip()
+    if code.startswith("```"):  # an opening fence (```python) is not code
+        code = code.split("\n", 1)[1] if "\n" in code else ""
+    code = code.split("```")[0]
+    imports: list[str] = []
+    found: dict[str, ast.FunctionDef] = {}
+    for block in _chunks(code):
+        if block.startswith(("import ", "from ")) and not found:
+            try:
+                ast.parse(block)
+                imports.append(block)
+            except SyntaxError:
+                pass
+            continue
+        name = re.match(r"def\s+(\w+)\s*\(", block)
+        if name and name.group(1) in ("f", "g") and name.group(1) not in found:
+            node = _parse_def(block)
+            if node is None:
+                raise ParseError(f"syntax error in {name.group(1)}")
+            found[name.group(1)] = node
+    for fn in ("f", "g"):
+        if fn not in found:
+            raise ParseError(f"no function {fn}")
+    f, g = found["f"], found["g"]
+    if not f.args.args:
+        raise ParseError("f takes no answer argument")
+    answer, *rest = f.args.args
+    if answer.annotation is None:
+        raise ParseError("f's answer argument has no type annotation")
+    ans_type = normalise_type(ast.unparse(answer.annotation))
+    if ans_type is None:
+        raise ParseError(f"unsupported answer type {ast.unparse(answer.annotation)}")
+    if len(f.args.defaults) < len(rest) or f.args.kwonlyargs and None in f.args.kw_defaults:
+        raise ParseError("f's parameters after the answer need default values")
+    if len(g.args.defaults) < len(g.args.args) or g.args.kwonlyargs and None in g.args.kw_defaults:
+        raise ParseError("g must be callable with no arguments")
+    f_src = "\n".join(imports + [ast.unparse(f)])
+    return {"f": f_src, "g": ast.unparse(g), "ans_type": ans_type}

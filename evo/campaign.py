@@ -1,0 +1,203 @@
+"""The campaign loop: select parents, prompt, generate, parse, verify, score, describe,
+insert, record. One iteration per batch; the store commits once per batch."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from archives import Archive, CampaignStore, Candidate, Measures, rebuild_archive
+from archives.store import STORE_FILE
+from evo.config import CampaignConfig
+from evo.descriptor import Embedder
+from evo.domain import EvalContext, ParseError, get_domain
+from evo.errors import EvoError
+from evo.llm import SamplingParams, load_generator
+from evo.operators import build_prompts
+from evo.sandbox import Sandbox
+from evo.timing import TimedLLM
+
+MEASURES_FILE = "measures.npz"
+
+
+class Campaign:
+    """A campaign directory: config, store, archive, and the components that fill them."""
+
+    def __init__(self, config: CampaignConfig, out_dir: str | Path, resume: bool = False) -> None:
+        self.config, self.dir = config, Path(out_dir)
+        self._check_dir(resume)
+        self.domain = get_domain(config.domain, **config.domain_options)
+        self.seed_items = self.domain.seeds()
+        if not self.seed_items:
+            raise EvoError(f"domain '{config.domain}' has no seeds")
+        g = config.generator
+        self.generator = TimedLLM(load_generator(g.backend, g.model, batch_size=g.batch_size, device=g.device))
+        self.embedder = Embedder(config.descriptor.embedder)
+        self.sandbox = Sandbox(config.sandbox)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.store = CampaignStore(self.dir / STORE_FILE)
+        self.measures = self._measures()
+        self.archive = rebuild_archive(self.store, Archive(self.measures, config.archive.dims, config.seed))
+        self.seeds = [(c.id, c.item) for c in self.store.candidates("is_seed = 1 AND verdict = 'valid'")]
+
+    def _check_dir(self, resume: bool) -> None:
+        store = self.dir / STORE_FILE
+        if store.exists():
+            if not resume:
+                raise EvoError(f"{self.dir} already holds a campaign; resume it with --resume "
+                               "or choose another --out")
+            saved = CampaignStore.open(self.dir).get_meta("config", {})
+            mine = self.config.model_dump(mode="json")
+            if {**saved, "iterations": 0} != {**mine, "iterations": 0}:
+                raise EvoError(f"{self.dir} belongs to a campaign with a different config")
+        elif resume:
+            raise EvoError(f"nothing to resume: {self.dir} holds no campaign")
+        parent = self.dir if self.dir.exists() else self.dir.parent
+        while not parent.exists():
+            parent = parent.parent
+        if not os.access(parent, os.W_OK):
+            raise EvoError(f"output directory {self.dir} is not writable")
+
+    def _measures(self) -> Measures:
+        path = self.dir / MEASURES_FILE
+        if path.exists():
+            return Measures.load(path)
+        emb = self.embedder.embed([self.domain.text(s) for s in self.seed_items])
+        a = self.config.archive
+        if a.kind == "grid":
+            measures = Measures.fit_pca(emb, len(a.dims), a.margin)
+        else:
+            if a.cells > len(emb):
+                raise EvoError(f"archive.cells ({a.cells}) exceeds the number of seeds ({len(emb)})")
+            measures = Measures.fit_cvt(emb, a.cells, self.config.seed)
+        measures.save(path)
+        self.store.set_meta(config=self.config.model_dump(mode="json"), campaign_id=uuid.uuid4().hex,
+                            created=time.time())
+        return measures
+
+    # -- the loop -------------------------------------------------------------
+    def run(self, on_iteration: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        start = time.time()
+        if not self.seeds:
+            self._insert_seeds()
+        done = self.store.iterations()
+        for it in range(done[-1]["iteration"] + 1 if done else 1, self.config.iterations + 1):
+            stats = self.step(it)
+            if on_iteration:
+                on_iteration(stats)
+        return self.summary(time.time() - start)
+
+    def step(self, it: int) -> dict[str, Any]:
+        """One iteration; its RNG derives from (seed, iteration) so a resume replays it."""
+        c, t0 = self.config, time.time()
+        rng = np.random.default_rng([c.seed, it])
+        prompts = build_prompts(self.domain, c.prompts_per_iteration, c.operators.weights,
+                                c.operators.parents, self.archive.sample, self.seeds, rng)
+        gen = c.generator
+        params = SamplingParams(n=c.samples_per_prompt, temperature=gen.temperature, top_p=gen.top_p,
+                                max_new_tokens=gen.max_new_tokens, stop=self.domain.stop,
+                                seed=c.seed * 1_000_003 + it)
+        outputs = self.generator.generate([p.text for p in prompts], params)
+        next_id, cands = self.store.next_id(), []
+        for prompt, samples in zip(prompts, outputs):
+            for s in samples:
+                cand = Candidate(id=next_id + len(cands), iteration=it, operator=prompt.operator,
+                                 parents=prompt.parents, verdict="pending", prompt=prompt.text,
+                                 completion=s.text, num_tokens=s.num_tokens)
+                try:
+                    cand.item = self.domain.parse(self.domain.open_prefix + s.text)
+                except ParseError as exc:
+                    cand.verdict, cand.reason = "parse_error", str(exc)
+                cands.append(cand)
+        self._mark_duplicates(cands)
+        return self._evaluate(it, cands, t0)
+
+    def _insert_seeds(self) -> None:
+        next_id = self.store.next_id()
+        cands = [Candidate(id=next_id + i, iteration=0, operator="seed", parents=[], is_seed=True,
+                           verdict="pending", item=item) for i, item in enumerate(self.seed_items)]
+        self._evaluate(0, cands, time.time())
+        self.seeds = [(c.id, c.item) for c in cands if c.verdict == "valid"]
+        if not self.seeds:
+            raise EvoError("no seed passed verification; check the domain's seeds")
+
+    def _mark_duplicates(self, cands: list[Candidate]) -> None:
+        """A copy of a parent (or of a sibling) is not a new candidate."""
+        parents = self.store.get(sorted({p for c in cands for p in c.parents}))
+        seen = {self.domain.key(p.item) for p in parents.values() if p.item}
+        for c in cands:
+            if c.verdict != "pending":
+                continue
+            key = self.domain.key(c.item)
+            if key in seen:
+                c.verdict, c.reason = "duplicate", "copy of a parent or of another child in the batch"
+            seen.add(key)
+
+    def _evaluate(self, it: int, cands: list[Candidate], t0: float) -> dict[str, Any]:
+        """Verify -> score -> describe -> insert -> record, for the pending candidates."""
+        gen_s = self.generator.take_seconds()
+        version = self.generator.version
+        pending = [c for c in cands if c.verdict == "pending"]
+        t = time.time()
+        for c, v in zip(pending, self.domain.verify([c.item for c in pending], self.sandbox)):
+            c.verdict, c.reason = v.verdict, v.reason
+        verify_s = time.time() - t
+        valid = [c for c in cands if c.verdict == "valid"]
+        ctx = EvalContext(self.generator, self.sandbox, seed=self.config.seed * 7919 + it)
+        t = time.time()
+        for c, s in zip(valid, self.domain.score([c.item for c in valid], ctx)):
+            c.fitness, c.fitness_parts = float(s.fitness), s.parts
+        score_s = time.time() - t
+        t = time.time()
+        measures = self.measures.transform(self.embedder.embed([self.domain.text(c.item) for c in valid]))
+        status, cells = self.archive.add([json.dumps(c.item) for c in valid], [c.fitness for c in valid],
+                                         measures, [c.id for c in valid])
+        border = self.measures.on_border(measures) if valid else np.zeros(0, bool)
+        for c, m, st, cell, b in zip(valid, measures, status, cells, border):
+            c.measures, c.add_status, c.cell, c.on_border = m.tolist(), int(st), int(cell), bool(b)
+        describe_s = time.time() - t
+        for c in cands:
+            c.generator_version = version
+        stats = {**self.archive.stats(), "candidates": len(cands), "valid": len(valid),
+                 "added": int((status > 0).sum()), "border": int(border.sum()),
+                 "tokens": sum(c.num_tokens for c in cands),
+                 "gen_s": gen_s, "verify_s": verify_s, "score_s": score_s,
+                 "score_gen_s": self.generator.take_seconds(), "describe_s": describe_s,
+                 "wall_s": time.time() - t0, "generator_version": version}
+        self.store.record(cands, it, stats)
+        return {"iteration": it, **stats}
+
+    def summary(self, wall_s: float) -> dict[str, Any]:
+        return summarize(self.store, self.archive, self.dir, wall_s)
+
+    def close(self) -> None:
+        self.sandbox.close()
+        self.store.close()
+
+
+def summarize(store: CampaignStore, archive: Archive, directory: Path, wall_s: float | None = None) -> dict[str, Any]:
+    """The numbers a user wants after a run (also what ``evo status`` prints)."""
+    counts = store.counts()
+    total = sum(counts.values())
+    elites = archive.elites()
+    seed_ids = {c.id for c in store.candidates("is_seed = 1")}
+    iters = store.iterations()
+    return {
+        **archive.stats(),
+        "evolved_elites": sum(e["candidate_id"] not in seed_ids for e in elites),
+        "iterations": iters[-1]["iteration"] if iters else 0,
+        "candidates": total,
+        "valid": counts.get("valid", 0),
+        "valid_rate": counts.get("valid", 0) / total if total else 0.0,
+        "verdicts": counts,
+        "border": sum(i["border"] for i in iters),
+        "wall_s": wall_s if wall_s is not None else sum(i["wall_s"] for i in iters),
+        "directory": str(directory),
+    }

@@ -1,0 +1,194 @@
+"""The ``evo`` command line: run and inspect campaigns, verify items, try the sandbox."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from evo.errors import EvoError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="evo: evolve diverse, verified synthetic data with an LLM and MAP-Elites.")
+console = Console(stderr=True)
+
+
+def _fail(message: str) -> None:
+    console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def run(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="campaign YAML")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="campaign directory")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="continue the campaign in DIR")] = None,
+    iterations: Annotated[int | None, typer.Option(help="override: iterations")] = None,
+    seed: Annotated[int | None, typer.Option(help="override: random seed")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override KEY=VALUE (dotted keys)")] = None,
+) -> None:
+    """Run (or resume) a campaign and print its summary."""
+    from evo.campaign import Campaign
+    from evo.config import load_config, parse_overrides
+
+    overrides = parse_overrides(set_ or [])
+    if iterations is not None:
+        overrides["iterations"] = iterations
+    if seed is not None:
+        overrides["seed"] = seed
+    if resume is not None:
+        from archives import CampaignStore
+
+        saved = CampaignStore.open(resume).get_meta("config")
+        if saved is None:
+            _fail(f"{resume} holds no campaign config")
+        from evo.config import CampaignConfig
+
+        cfg = CampaignConfig.model_validate({**saved, **overrides})
+        out = resume
+    else:
+        if out is None:
+            _fail("--out DIR is required (or --resume DIR)")
+        cfg = load_config(config, overrides)
+    with console.status("loading model, embedder and sandbox..."):
+        campaign = Campaign(cfg, out, resume=resume is not None)
+    try:
+        with _progress() as progress:
+            task = progress.add_task("evolving", total=cfg.iterations, stats="")
+            done = campaign.store.iterations()
+            progress.update(task, completed=done[-1]["iteration"] if done else 0)
+
+            def on_iteration(s: dict) -> None:
+                progress.update(task, completed=s["iteration"], stats=(
+                    f"elites {s['num_elites']}  cov {s['coverage']:.1%}  QD {s['qd_score']:.1f}  "
+                    f"valid {s['valid']}/{s['candidates']}"))
+
+            summary = campaign.run(on_iteration)
+    finally:
+        campaign.close()
+    _print_summary(summary)
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                    TextColumn("{task.fields[stats]}"), console=console)
+
+
+def _print_summary(s: dict) -> None:
+    table = Table(title="campaign summary", show_header=False)
+    rows = [
+        ("elites", f"{s['num_elites']} ({s['evolved_elites']} evolved, the rest seeds)"),
+        ("coverage", f"{s['coverage']:.1%}"),
+        ("QD-score", f"{s['qd_score']:.2f}"),
+        ("max fitness", f"{s['obj_max']:.3f}"),
+        ("valid rate", f"{s['valid_rate']:.1%} ({s['valid']}/{s['candidates']} generated)"),
+        ("verdicts", ", ".join(f"{k} {v}" for k, v in sorted(s["verdicts"].items())) or "-"),
+        ("on border", str(s["border"])),
+        ("iterations", str(s["iterations"])),
+        ("wall time", f"{s['wall_s']:.1f} s"),
+        ("files", s["directory"]),
+    ]
+    for k, v in rows:
+        table.add_row(k, v)
+    Console().print(table)
+
+
+@app.command()
+def status(directory: Annotated[Path, typer.Argument(help="campaign directory")]) -> None:
+    """Per-iteration stats and the summary of a campaign."""
+    from archives import Archive, CampaignStore, Measures, rebuild_archive
+    from evo.campaign import MEASURES_FILE, summarize
+
+    store = CampaignStore.open(directory)
+    cfg = store.get_meta("config") or {}
+    if not (directory / MEASURES_FILE).exists():
+        _fail(f"{directory} has no {MEASURES_FILE}; the campaign never finished its set-up")
+    archive = rebuild_archive(store, Archive(Measures.load(directory / MEASURES_FILE),
+                                             cfg.get("archive", {}).get("dims"), cfg.get("seed", 0)))
+    table = Table(title=f"{cfg.get('name', 'campaign')} ({cfg.get('domain', '?')})")
+    for col in ("iter", "cands", "valid", "added", "elites", "coverage", "QD", "max", "wall s"):
+        table.add_column(col, justify="right")
+    for it in store.iterations():
+        table.add_row(str(it["iteration"]), str(it["candidates"]), str(it["valid"]), str(it["added"]),
+                      str(it["num_elites"]), f"{it['coverage']:.1%}", f"{it['qd_score']:.2f}",
+                      f"{it['obj_max']:.2f}", f"{it['wall_s']:.1f}")
+    Console().print(table)
+    _print_summary(summarize(store, archive, directory))
+
+
+@app.command()
+def verify(
+    domain: Annotated[str, typer.Argument(help="domain name, e.g. p3")],
+    file: Annotated[Path, typer.Argument(help="JSONL file, one item per line")],
+) -> None:
+    """Verify items from a JSONL file; prints one JSON verdict per line."""
+    from evo.domain import ParseError, Verification, get_domain
+    from evo.sandbox import Sandbox
+
+    dom = get_domain(domain)
+    try:
+        lines = file.read_text().splitlines()
+    except OSError as exc:
+        _fail(f"cannot read {file}: {exc.strerror}")
+    results: list[Verification | None] = []
+    items, where = [], []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+            item = dom.parse(dom.from_record(raw))
+        except (json.JSONDecodeError, ParseError, TypeError, KeyError) as exc:
+            results.append(Verification("invalid", f"line {n}: {type(exc).__name__}: {exc}"))
+            continue
+        results.append(None)
+        where.append(len(results) - 1)
+        items.append(item)
+    with Sandbox() as sandbox:
+        for i, v in zip(where, dom.verify(items, sandbox)):
+            results[i] = v
+    for v in results:
+        print(json.dumps({"verdict": v.verdict, "reason": v.reason}))
+
+
+@app.command()
+def sandbox(
+    file: Annotated[Path, typer.Argument(help="Python file to run")],
+    timeout: Annotated[float, typer.Option(help="wall-time limit, seconds")] = 2.0,
+    memory: Annotated[int, typer.Option(help="memory limit, MB")] = 512,
+) -> None:
+    """Run one file under the sandbox's default limits; prints the verdict as JSON."""
+    from evo.sandbox import SandboxLimits, run_file
+
+    if not file.is_file():
+        _fail(f"no such file: {file}")
+    print(json.dumps(run_file(file, SandboxLimits(timeout_s=timeout, memory_mb=memory)).to_dict()))
+
+
+def main() -> None:
+    """Console entry point: user errors become one line on stderr and exit code 2."""
+    from pydantic import ValidationError
+
+    try:
+        app()
+    except EvoError as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        console.print(f"[red]error:[/red] {'.'.join(map(str, err['loc']))}: {err['msg']}", highlight=False)
+        sys.exit(2)

@@ -1,0 +1,132 @@
+"""Campaign configuration: one YAML file, validated by pydantic, plus CLI overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from evo.errors import EvoError
+from evo.sandbox import SandboxLimits
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class GeneratorConfig(_Strict):
+    """The LLM that proposes candidates (the mutation operator's engine)."""
+
+    backend: Literal["transformers", "vllm"] = "transformers"
+    model: str = "smollm2-135m"  # embedded alias, Hugging Face id or local folder
+    batch_size: int = Field(16, gt=0)  # sequences per forward pass
+    device: str = "auto"
+    temperature: float = Field(0.8, ge=0)
+    top_p: float = Field(0.95, gt=0, le=1)
+    max_new_tokens: int = Field(160, gt=0)
+
+
+class OperatorConfig(_Strict):
+    """How often each operator builds a prompt, and how many parents it shows."""
+
+    weights: dict[Literal["lmx", "mutation", "scratch"], float] = {
+        "lmx": 0.5, "mutation": 0.3, "scratch": 0.2}
+    parents: int = Field(3, gt=0)
+
+    @model_validator(mode="after")
+    def _positive(self) -> OperatorConfig:
+        if any(w < 0 for w in self.weights.values()) or sum(self.weights.values()) <= 0:
+            raise ValueError("operator weights must be >= 0 with a positive sum")
+        return self
+
+
+class ArchiveConfig(_Strict):
+    """A grid over PCA of the embeddings, or a CVT over the full embedding."""
+
+    kind: Literal["grid", "cvt"] = "grid"
+    dims: list[int] = [20, 20]  # grid: cells per PCA axis
+    cells: int = Field(32, gt=1)  # cvt: centroids from k-means on seed embeddings
+    margin: float = Field(0.1, ge=0)  # grid bounds: seed range widened by this share
+
+    @model_validator(mode="after")
+    def _dims(self) -> ArchiveConfig:
+        if not self.dims or any(d < 1 for d in self.dims):
+            raise ValueError("archive.dims must be a non-empty list of positive ints")
+        return self
+
+
+class DescriptorConfig(_Strict):
+    embedder: str = "all-MiniLM-L6-v2"  # embedded alias or a sentence-transformers path
+
+
+class CampaignConfig(_Strict):
+    """Everything a campaign needs; ``evo run --config FILE`` reads one of these."""
+
+    name: str = "campaign"
+    domain: str = "p3"
+    domain_options: dict[str, Any] = {}
+    seed: int = 0
+    iterations: int = Field(5, ge=0)
+    prompts_per_iteration: int = Field(8, gt=0)
+    samples_per_prompt: int = Field(2, gt=0)
+    generator: GeneratorConfig = GeneratorConfig()
+    operators: OperatorConfig = OperatorConfig()
+    archive: ArchiveConfig = ArchiveConfig()
+    descriptor: DescriptorConfig = DescriptorConfig()
+    sandbox: SandboxLimits = SandboxLimits()
+
+
+def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    node = data
+    for key in parents:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise EvoError(f"override '{dotted}': '{key}' is not a section")
+    node[leaf] = value
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """``["iterations=3", "generator.batch_size=8"]`` -> nested dict (values parsed as YAML)."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise EvoError(f"override '{pair}' is not KEY=VALUE")
+        _set_path(out, key.strip(), yaml.safe_load(raw))
+    return out
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _describe(err: ValidationError) -> str:
+    e = err.errors()[0]
+    where = ".".join(str(p) for p in e["loc"]) or "config"
+    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    return f"{where}: {e['msg']}{more}"
+
+
+def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> CampaignConfig:
+    """Reads and validates a campaign config; every problem is one :class:`EvoError` line."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        try:
+            data = yaml.safe_load(p.read_text()) or {}
+        except OSError as exc:
+            raise EvoError(f"cannot read config {p}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise EvoError(f"config {p} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        if not isinstance(data, dict):
+            raise EvoError(f"config {p} must be a mapping of keys to values")
+    try:
+        return CampaignConfig.model_validate(_merge(data, overrides or {}))
+    except ValidationError as exc:
+        raise EvoError(f"bad config: {_describe(exc)}") from None

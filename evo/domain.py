@@ -1,0 +1,126 @@
+"""The domain protocol and registry.
+
+A domain is a plugin: seeds, how an item looks in a prompt, a parser, a verifier,
+a fitness function and the text to embed. ``evo`` never imports a concrete domain;
+it finds them by name through the ``evo.domains`` entry-point group, or by a
+``"package.module:Class"`` path for domains that are not installed as packages.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any
+
+from evo.errors import EvoError
+from evo.llm.base import LLM
+
+if TYPE_CHECKING:
+    from evo.sandbox import Sandbox
+
+
+class ParseError(ValueError):
+    """A completion that does not contain a well-formed item; the message is the reason."""
+
+
+@dataclass
+class Verification:
+    """The verifier's word on one item: ``verdict`` is "valid", "invalid" or "trivial"."""
+
+    verdict: str
+    reason: str | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.verdict == "valid"
+
+
+@dataclass
+class Score:
+    """Fitness of a valid item, and the parts it was computed from."""
+
+    fitness: float
+    parts: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class EvalContext:
+    """What a domain may use to score items: the current generator and the sandbox."""
+
+    generator: LLM
+    sandbox: Sandbox
+    seed: int = 0
+
+
+class Domain:
+    """Base class for domains. Items are plain JSON-able dicts.
+
+    Prompt pieces, used by the operators:
+      ``preamble``: text that opens every prompt (what the items are);
+      ``open_prefix``: text that ends a prompt and starts the next item; the parser
+      sees ``open_prefix + completion``;
+      ``stop``: stop strings for generation;
+      ``mutation_instructions``: rewrite instructions for instruction mutation.
+    """
+
+    name: str = "domain"
+    preamble: str = ""
+    open_prefix: str = ""
+    stop: list[str] = []
+    mutation_instructions: list[str] = []
+
+    def seeds(self) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def render(self, item: dict[str, Any]) -> str:
+        """The item as it appears in a prompt (a complete example)."""
+        raise NotImplementedError
+
+    def parse(self, text: str) -> dict[str, Any]:
+        """``open_prefix + completion`` -> item; raises :class:`ParseError`."""
+        raise NotImplementedError
+
+    def from_record(self, record: dict[str, Any]) -> str:
+        """A user's record (e.g. a JSONL line) as text for :meth:`parse`."""
+        raise NotImplementedError
+
+    def verify(self, items: list[dict[str, Any]], sandbox: Sandbox) -> list[Verification]:
+        raise NotImplementedError
+
+    def score(self, items: list[dict[str, Any]], ctx: EvalContext) -> list[Score]:
+        """Fitness of verified-valid items (may call the generator, e.g. difficulty)."""
+        raise NotImplementedError
+
+    def text(self, item: dict[str, Any]) -> str:
+        """The text the descriptor embeds."""
+        return self.render(item)
+
+    def key(self, item: dict[str, Any]) -> str:
+        """A normalised form: items with equal keys are duplicates."""
+        return " ".join(self.render(item).split())
+
+
+def available_domains() -> list[str]:
+    """Names registered in the ``evo.domains`` entry-point group."""
+    return sorted(ep.name for ep in entry_points(group="evo.domains"))
+
+
+def get_domain(name: str, **options: Any) -> Domain:
+    """Instantiates the domain registered as ``name`` (or at ``"module:Class"``)."""
+    if ":" in name:
+        module, _, attr = name.partition(":")
+        try:
+            cls = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            raise EvoError(f"cannot import domain '{name}': {exc}") from None
+    else:
+        found = [ep for ep in entry_points(group="evo.domains") if ep.name == name]
+        if not found:
+            known = ", ".join(available_domains()) or "none installed"
+            raise EvoError(f"unknown domain '{name}' (known: {known})")
+        cls = found[0].load()
+    try:
+        return cls(**options)
+    except TypeError as exc:
+        raise EvoError(f"bad options for domain '{name}': {exc}") from None

@@ -1,0 +1,22 @@
+"""LLM backends: one protocol (:class:`LLM`), several engines behind it.
+
+The default is :class:`TransformersLLM` on the embedded SmolLM2-135M-Instruct, which
+runs offline on CPU. Any Hugging Face model id or local folder goes through the same
+``generator.model`` config key.
+"""
+
+from evo.llm.base import LLM, Generation, SamplingParams, truncate_at_stop
+from evo.llm.embedded import EMBEDDED_MODELS, resolve_model_path
+from evo.llm.factory import load_generator
+from evo.llm.transformers_backend import TransformersLLM
+
+__all__ = [
+    "EMBEDDED_MODELS",
+    "LLM",
+    "Generation",
+    "SamplingParams",
+    "TransformersLLM",
+    "load_generator",
+    "resolve_model_path",
+    "truncate_at_stop",
+]

@@ -1,0 +1,84 @@
+"""The default backend: Hugging Face transformers, batched, on CPU or one GPU."""
+
+from __future__ import annotations
+
+import torch
+
+from evo.errors import EvoError
+from evo.llm.base import Generation, SamplingParams, truncate_at_stop
+from evo.llm.embedded import resolve_model_path
+
+
+class TransformersLLM:
+    """Samples from a causal LM with left padding and real batching.
+
+    ``batch_size`` counts sequences (prompts x samples) per forward pass.
+    """
+
+    def __init__(
+        self,
+        model: str = "smollm2-135m",
+        *,
+        batch_size: int = 16,
+        device: str = "auto",
+        adapter: str | None = None,
+        version: int = 0,
+    ) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        path = resolve_model_path(model)
+        self.name = model
+        self.version = version
+        self.batch_size = batch_size
+        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(path)
+            self.model = AutoModelForCausalLM.from_pretrained(
+                path, dtype=torch.bfloat16 if self.device == "cuda" else torch.float32
+            )
+        except (OSError, ValueError) as exc:
+            raise EvoError(f"cannot load generator model '{model}': {str(exc).splitlines()[0]}") from None
+        if adapter:
+            from peft import PeftModel
+
+            self.model = PeftModel.from_pretrained(self.model, adapter)
+        self.model.to(self.device).eval()
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+
+    @torch.inference_mode()
+    def generate(self, prompts: list[str], params: SamplingParams) -> list[list[Generation]]:
+        if params.seed is not None:
+            torch.manual_seed(params.seed)
+        # Expand to one row per sample, then run micro-batches of batch_size rows.
+        rows = [i for i in range(len(prompts)) for _ in range(params.n)]
+        out: list[list[Generation]] = [[] for _ in prompts]
+        for start in range(0, len(rows), self.batch_size):
+            chunk = rows[start : start + self.batch_size]
+            for i, gen in zip(chunk, self._generate_rows([prompts[i] for i in chunk], params)):
+                out[i].append(gen)
+        return out
+
+    def _generate_rows(self, texts: list[str], params: SamplingParams) -> list[Generation]:
+        enc = self.tokenizer(texts, return_tensors="pt", padding=True).to(self.device)
+        kwargs = {}
+        if params.stop:
+            kwargs = {"stop_strings": params.stop, "tokenizer": self.tokenizer}
+        ids = self.model.generate(
+            **enc,
+            do_sample=params.temperature > 0,
+            temperature=params.temperature if params.temperature > 0 else None,
+            top_p=params.top_p,
+            max_new_tokens=params.max_new_tokens,
+            pad_token_id=self.tokenizer.pad_token_id,
+            **kwargs,
+        )
+        new = ids[:, enc["input_ids"].shape[1] :]
+        gens = []
+        for row in new:
+            tokens = row[row != self.tokenizer.pad_token_id]
+            text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+            text, _ = truncate_at_stop(text, params.stop)
+            gens.append(Generation(text=text, num_tokens=int(tokens.numel())))
+        return gens

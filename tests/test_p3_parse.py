@@ -1,0 +1,83 @@
+"""The P3 parser: well-formed completions, model garbage, and hostile text."""
+
+import pytest
+
+from domains.p3 import P3Domain, normalise_type, parse_puzzle
+from evo.domain import ParseError
+
+GOOD = '''def f(x: int, a=3):
+    return x * a == 12
+
+def g(a=3):
+    return 12 // a
+
+assert f(g())
+'''
+
+
+def test_parses_f_g_and_answer_type():
+    item = parse_puzzle(GOOD)
+    assert item["ans_type"] == "int"
+    assert item["f"].startswith("def f(x: int, a=3):")
+    assert item["g"] == "def g(a=3):\n    return 12 // a"
+
+
+def test_takes_first_f_and_g_and_stops_at_fence():
+    text = "def f(s: str):\n    return s == 'ab'\ndef g():\n    return 'ab'\n```\ndef g():\n    return 1"
+    item = parse_puzzle(text)
+    assert "'ab'" in item["g"]
+
+
+def test_completion_through_open_prefix():
+    dom = P3Domain()
+    item = dom.parse(dom.open_prefix + "li: list[int]):\n    return sum(li) == 7\n\ndef g():\n    return [3, 4]\n")
+    assert item["ans_type"] == "List[int]"
+
+
+def test_truncated_body_is_trimmed_back_to_valid_code():
+    text = "def f(n: int):\n    return n > 5 and n % 7 == 3\n\ndef g():\n    x = 10\n    return x\n    if (x"
+    assert parse_puzzle(text)["g"] == "def g():\n    x = 10\n    return x"
+
+
+def test_imports_before_f_are_kept():
+    item = parse_puzzle("import math\ndef f(x: float):\n    return math.isclose(x, 2.5)\ndef g():\n    return 2.5")
+    assert item["f"].startswith("import math\n")
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("", "no function f"),
+    ("hello world, here is a puzzle", "no function f"),
+    ("def f(x: int):\n    return x == 3\n", "no function g"),
+    ("def f(x):\n    return x == 3\ndef g():\n    return 3", "no type annotation"),
+    ("def f():\n    return True\ndef g():\n    return 3", "takes no answer"),
+    ("def f(x: dict):\n    return True\ndef g():\n    return {}", "unsupported answer type"),
+    ("def f(x: int, y):\n    return x == y\ndef g():\n    return 3", "need default values"),
+    ("def f(x: int):\n    return x == 3\ndef g(y):\n    return y", "callable with no arguments"),
+    ("def f(x: int)\n    return x == 3\ndef g():\n    return 3", "syntax error in f"),
+    ("\x00\x01 def f(x: int): ```", "no function f"),
+])
+def test_rejects_malformed(text, reason):
+    with pytest.raises(ParseError, match=reason):
+        parse_puzzle(text)
+
+
+@pytest.mark.parametrize("raw, norm", [
+    ("int", "int"), ("list[int]", "List[int]"), ("List[List[str]]", "List[List[str]]"),
+    ("typing.List[float]", "List[float]"), ("dict", None), ("List[dict]", None), ("", None),
+])
+def test_normalise_type(raw, norm):
+    assert normalise_type(raw) == norm
+
+
+def test_shipped_seeds_parse_and_come_from_train_families():
+    import json
+    from pathlib import Path
+
+    seeds = P3Domain().seeds()
+    assert len(seeds) >= 50
+    split = Path(__file__).resolve().parents[2] / "shared" / "data" / "p3" / "split.json"
+    if split.exists():
+        test_families = set(json.loads(split.read_text())["test"])
+        assert not {s["name"].split(":")[0] for s in seeds} & test_families
+    for s in seeds:
+        assert parse_puzzle(s["f"] + "\n\n" + s["g"])["ans_type"] == s["ans_type"]
