@@ -19,7 +19,7 @@ from evo.config import CampaignConfig
 from evo.descriptor import Embedder
 from evo.domain import EvalContext, ParseError, get_domain
 from evo.errors import EvoError
-from evo.llm import SamplingParams, load_generator
+from evo.llm import LLM, SamplingParams, load_generator
 from evo.operators import build_prompts
 from evo.sandbox import Sandbox
 from evo.timing import TimedLLM
@@ -30,7 +30,8 @@ MEASURES_FILE = "measures.npz"
 class Campaign:
     """A campaign directory: config, store, archive, and the components that fill them."""
 
-    def __init__(self, config: CampaignConfig, out_dir: str | Path, resume: bool = False) -> None:
+    def __init__(self, config: CampaignConfig, out_dir: str | Path, resume: bool = False,
+                 generator: LLM | None = None) -> None:
         self.config, self.dir = config, Path(out_dir)
         self._check_dir(resume)
         self.domain = get_domain(config.domain, **config.domain_options)
@@ -38,7 +39,8 @@ class Campaign:
         if not self.seed_items:
             raise EvoError(f"domain '{config.domain}' has no seeds")
         g = config.generator
-        self.generator = TimedLLM(load_generator(g.backend, g.model, batch_size=g.batch_size, device=g.device))
+        generator = generator or load_generator(g.backend, g.model, batch_size=g.batch_size, device=g.device)
+        self.generator = TimedLLM(generator)
         self.embedder = Embedder(config.descriptor.embedder)
         self.sandbox = Sandbox(config.sandbox)
         self.dir.mkdir(parents=True, exist_ok=True)

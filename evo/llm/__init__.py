@@ -8,6 +8,7 @@ runs offline on CPU. Any Hugging Face model id or local folder goes through the 
 from evo.llm.base import LLM, Generation, SamplingParams, truncate_at_stop
 from evo.llm.embedded import EMBEDDED_MODELS, resolve_model_path
 from evo.llm.factory import load_generator
+from evo.llm.scripted import ScriptedStandInLLM
 from evo.llm.transformers_backend import TransformersLLM
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "LLM",
     "Generation",
     "SamplingParams",
+    "ScriptedStandInLLM",
     "TransformersLLM",
     "load_generator",
     "resolve_model_path",
