@@ -204,6 +204,24 @@ def test_killed_worker_is_replaced(sb):
     assert_alive(sb)
 
 
+def test_run_many_survives_killed_workers(sb):
+    jobs = [(f"import time\ntime.sleep(0.02)\nx = {i}", "x") for i in range(40)]
+    holder: dict[str, list[Verdict]] = {}
+    t = threading.Thread(target=lambda: holder.update(vs=sb.run_many(jobs)))
+    t.start()
+    time.sleep(0.2)
+    for w in list(sb._slots):
+        if w is not None and w.ready is not None:
+            w.kill()
+    t.join()
+    verdicts = holder["vs"]
+    assert len(verdicts) == 40
+    killed = [i for i, v in enumerate(verdicts) if v.status == "killed"]
+    assert len(killed) <= LIMITS.workers  # only the job running on each killed worker
+    assert all(verdicts[i].value == i for i in range(40) if i not in killed)
+    assert_alive(sb)
+
+
 def test_run_file(tmp_path):
     path = tmp_path / "prog.py"
     path.write_text("if __name__ == '__main__':\n    print('main ran')\n")

@@ -225,6 +225,11 @@ def _spawn(argv: list[str], env: dict[str, str]) -> subprocess.Popen:
     )
 
 
+def _frame(message: dict) -> bytes:
+    data = json.dumps(message).encode()
+    return struct.pack(">I", len(data)) + data
+
+
 class WorkerProcess:
     """One warm worker. Not thread-safe: the pool hands it to one caller at a time."""
 
@@ -235,6 +240,7 @@ class WorkerProcess:
             os.chmod(self.scratch_root, 0o711)
         argv = worker_command(mode, uid, os.path.join(self.scratch_root, "runs"), scratch_bytes)
         self.proc = _spawn(argv, {"PATH": "/usr/bin:/bin"})
+        self._fd = self.proc.stdout.fileno()
         self.ready: dict | None = None
         self._buf = bytearray()
 
@@ -242,49 +248,61 @@ class WorkerProcess:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
+    def fileno(self) -> int:
+        return self._fd
+
+    def read_frames(self) -> list[dict]:
+        """Read what the worker sent (call when its stdout is readable); complete messages."""
+        chunk = os.read(self.fileno(), 1 << 20)
+        if not chunk:
+            self.kill()
+            raise WorkerLost("killed", "the worker died; it was replaced")
+        self._buf += chunk
+        frames = []
+        while len(self._buf) >= 4:
+            size = struct.unpack(">I", self._buf[:4])[0]
+            if len(self._buf) < 4 + size:
+                break
+            frames.append(json.loads(bytes(self._buf[4 : 4 + size])))
+            del self._buf[: 4 + size]
+        return frames
+
     def _read_frame(self, deadline: float) -> dict:
-        fd = self.proc.stdout.fileno()
         while True:
-            if len(self._buf) >= 4:
-                size = struct.unpack(">I", self._buf[:4])[0]
-                if len(self._buf) >= 4 + size:
-                    body = bytes(self._buf[4 : 4 + size])
-                    del self._buf[: 4 + size]
-                    return json.loads(body)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
+                self.kill()
                 raise WorkerLost("timeout", "the worker did not answer in time; it was replaced")
-            readable, _, _ = select.select([fd], [], [], remaining)
+            readable, _, _ = select.select([self.fileno()], [], [], remaining)
             if readable:
-                chunk = os.read(fd, 1 << 20)
-                if not chunk:
-                    raise WorkerLost("killed", "the worker died; it was replaced")
-                self._buf += chunk
+                frames = self.read_frames()
+                if frames:
+                    self._buf[:0] = b"".join(_frame(f) for f in frames[1:])
+                    return frames[0]
 
     def start(self) -> dict:
         if self.ready is None:
             try:
                 self.ready = self._read_frame(time.monotonic() + READY_TIMEOUT_S)
             except WorkerLost as exc:
-                self.kill()
                 raise WorkerLost(
                     "killed", f"the sandbox worker failed to start ({exc.error})"
                 ) from None
         return self.ready
 
-    def request(self, job: dict, wait_s: float) -> dict:
+    def send(self, job: dict) -> None:
+        """Queue a job (the worker takes jobs in order, one at a time)."""
         self.start()
-        data = json.dumps(job).encode()
         try:
-            self.proc.stdin.write(struct.pack(">I", len(data)) + data)
+            self.proc.stdin.write(_frame(job))
             self.proc.stdin.flush()
-            return self._read_frame(time.monotonic() + wait_s)
         except (OSError, ValueError):
             self.kill()
             raise WorkerLost("killed", "the worker died; it was replaced") from None
-        except WorkerLost:
-            self.kill()
-            raise
+
+    def request(self, job: dict, wait_s: float) -> dict:
+        self.send(job)
+        return self._read_frame(time.monotonic() + wait_s)
 
     def kill(self) -> None:
         """Kill the worker and everything it started (bwrap: the whole PID namespace)."""
@@ -296,6 +314,10 @@ class WorkerProcess:
         self.proc.wait()
         if self.mode != "bwrap":
             kill_uid(self.uid)  # evaluations escaped the worker's session; the uid finds them
+
+    def discard(self) -> None:
+        """Kill it and release its pipes (only by the caller that holds this worker)."""
+        self.kill()
         self._close_files()
 
     def close(self) -> None:
@@ -308,7 +330,7 @@ class WorkerProcess:
             self.proc.wait(timeout=2)
             self._close_files()
         except subprocess.TimeoutExpired:
-            self.kill()
+            self.discard()
 
     def _close_files(self) -> None:
         for f in (self.proc.stdin, self.proc.stdout):

@@ -9,10 +9,10 @@ import threading
 import time
 import warnings
 import weakref
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from evo.sandbox import pool
+from evo.sandbox.batch import run_batch
 from evo.sandbox.limits import SandboxLimits
 from evo.sandbox.verdict import Verdict
 
@@ -112,21 +112,20 @@ class Sandbox:
         delivered through the private channel (not stdout, not the exit code)."""
         return self._run(source, expr, timeout_s=timeout_s, memory_mb=memory_mb)
 
-    def _run(
+    def _job(
         self,
         source: str,
-        expr: str | None = None,
-        *,
+        expr: str | None,
         timeout_s: float | None = None,
         memory_mb: int | None = None,
         filename: str | None = None,
-    ) -> Verdict:
+    ) -> dict:
         limits = self.limits
         timeout = float(timeout_s if timeout_s is not None else limits.timeout_s)
         memory = int(memory_mb if memory_mb is not None else limits.memory_mb)
         if timeout <= 0 or memory <= 0:
             raise ValueError("timeout_s and memory_mb must be > 0")
-        job = {
+        return {
             "source": source,
             "expr": expr,
             "filename": filename,
@@ -136,40 +135,59 @@ class Sandbox:
             "max_output_bytes": limits.max_output_bytes,
             "max_file_bytes": limits.max_file_bytes,
         }
+
+    def _checkout(self, block: bool = True) -> int | None:
+        """Take a free pool slot (None if `block` is false and none is free)."""
         if self._closed:
             raise RuntimeError("the sandbox is closed")
-        slot = self._free.get()
+        try:
+            return self._free.get(block)
+        except queue.Empty:
+            return None
+
+    def _checkin(self, slot: int) -> None:
+        self._free.put(slot)
+
+    def _worker(self, slot: int) -> pool.WorkerProcess:
+        """The slot's worker, started afresh if it is missing or dead."""
+        worker = self._slots[slot]
+        if worker is None or not worker.alive:
+            if worker is not None:
+                worker.discard()
+            worker = self._slots[slot] = self._new_worker()
+        return worker
+
+    def _lost(self, slot: int, exc: pool.WorkerLost, start: float) -> Verdict:
+        """The slot's worker was killed: replace it; the verdict of its evaluation."""
+        log.warning("evo sandbox: %s", exc.error)
+        if self._slots[slot] is not None:
+            self._slots[slot].discard()
+        self._slots[slot] = None if self._closed else self._new_worker()
+        return Verdict(
+            status=exc.status,
+            returncode=None,
+            stdout="",
+            stderr="",
+            duration_s=time.monotonic() - start,
+            error=exc.error,
+        )
+
+    def _run(self, source: str, expr: str | None = None, **options) -> Verdict:
+        job = self._job(source, expr, **options)
+        slot = self._checkout()
         start = time.monotonic()
         try:
-            worker = self._slots[slot]
-            if worker is None or not worker.alive:
-                if worker is not None:
-                    worker.kill()
-                worker = self._slots[slot] = self._new_worker()
             try:
-                return Verdict(**worker.request(job, timeout + GRACE_S))
+                reply = self._worker(slot).request(job, job["timeout_s"] + GRACE_S)
             except pool.WorkerLost as exc:
-                log.warning("evo sandbox: %s", exc.error)
-                self._slots[slot] = None if self._closed else self._new_worker()
-                return Verdict(
-                    status=exc.status,
-                    returncode=None,
-                    stdout="",
-                    stderr="",
-                    duration_s=time.monotonic() - start,
-                    error=exc.error,
-                )
+                return self._lost(slot, exc, start)
+            return Verdict(**reply)
         finally:
-            self._free.put(slot)
+            self._checkin(slot)
 
     def run_many(self, jobs: list[tuple[str, str | None]]) -> list[Verdict]:
         """evaluate jobs in parallel across the warm workers, results in input order."""
-        jobs = list(jobs)
-        if len(jobs) <= 1:
-            return [self.run(source, expr) for source, expr in jobs]
-        threads = min(len(jobs), self.limits.workers)
-        with ThreadPoolExecutor(threads, thread_name_prefix="evo-sandbox") as executor:
-            return list(executor.map(lambda job: self.run(job[0], job[1]), jobs))
+        return run_batch(self, [self._job(source, expr) for source, expr in jobs])
 
     def close(self) -> None:
         if self._closed:

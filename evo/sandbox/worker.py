@@ -8,12 +8,14 @@ pipe. Afterwards the worker kills every process of that uid and reaps everything
 is a child subreaper, so detached grandchildren come back to it), then answers.
 """
 
+import gc
 import importlib.util
 import json
 import os
 import select
 import shutil
 import signal
+import stat
 import struct
 import sys
 import time
@@ -32,6 +34,7 @@ _child = _load_child()
 PR_SET_CHILD_SUBREAPER, PR_SET_PDEATHSIG = _child.PR_SET_CHILD_SUBREAPER, _child.PR_SET_PDEATHSIG
 SETUP_FAILED, _libc = _child.SETUP_FAILED, _child._libc
 describe, prctl, run_child = _child.describe, _child.prctl, _child.run_child
+prepare_worker = _child.prepare_worker
 CLONE_NEWNET = 0x40000000
 RESULT_CAP = 8 << 20  # bytes of JSON the result channel accepts
 
@@ -92,16 +95,32 @@ def _reap_all(uid: int, grace_s: float = 5.0) -> None:
         time.sleep(0.001)
 
 
-def evaluate(job: dict, uid: int, scratch_root: str, counter: int) -> dict:
-    scratch = os.path.join(scratch_root, f"run{counter}")
+def _reset_scratch(scratch: str, uid: int) -> None:
+    """Make `scratch` an empty 0700 directory owned by `uid`; reuse it when it already is."""
+    owner = uid if uid >= 0 else os.getuid()
+    try:
+        st = os.lstat(scratch)
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == owner and stat.S_IMODE(st.st_mode) == 0o700:
+            if not os.listdir(scratch):
+                return
+        if stat.S_ISDIR(st.st_mode):
+            shutil.rmtree(scratch, ignore_errors=True)
+        else:
+            os.unlink(scratch)
+    except FileNotFoundError:
+        pass
     os.mkdir(scratch, 0o700)
-    if uid >= 0:
-        os.chown(scratch, uid, uid)
+    os.chown(scratch, owner, owner)
+
+
+def evaluate(job: dict, uid: int, scratch: str) -> dict:
     out_cap, timeout = job["max_output_bytes"], job["timeout_s"]
     r_out, w_out = os.pipe()
     r_err, w_err = os.pipe()
     r_res, w_res = os.pipe()
+    sys.stdout.flush()
     sys.stderr.flush()
+    gc.freeze()  # children never scan (and so never copy) the worker's objects
     start = time.monotonic()
     pid = os.fork()
     if pid == 0:
@@ -154,10 +173,7 @@ def evaluate(job: dict, uid: int, scratch_root: str, counter: int) -> dict:
     _reap_all(uid)
     for fd in (r_out, r_err, r_res, pidfd):
         os.close(fd)
-    try:
-        os.rmdir(scratch)
-    except OSError:
-        shutil.rmtree(scratch, ignore_errors=True)
+    _reset_scratch(scratch, uid)
     sig = os.WTERMSIG(wstatus) if os.WIFSIGNALED(wstatus) else 0
     returncode = -sig if sig else os.WEXITSTATUS(wstatus)
     value = None
@@ -221,10 +237,15 @@ def main() -> None:
     os.dup2(2, 1)  # stray prints of the worker go to stderr, never into the protocol
     prctl(PR_SET_CHILD_SUBREAPER, 1)
     net_isolated = mode == "bwrap"
+    _child.DIE_WITH_WORKER = mode != "bwrap"
     if mode != "bwrap":
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         net_isolated = _libc.unshare(CLONE_NEWNET) == 0  # best effort; needs root
     os.makedirs(scratch_root, mode=0o711, exist_ok=True)
+    scratch = os.path.join(scratch_root, "run")
+    _reset_scratch(scratch, uid)
+    prepare_worker(scratch)
+    gc.collect()
     _send(proto_out, {"ready": True, "pid": os.getpid(), "net_isolated": net_isolated})
     counter = 0
     while True:
@@ -235,8 +256,11 @@ def main() -> None:
         if body is None:
             return
         counter += 1
+        if counter % 1000 == 0:  # frozen objects are never collected: sweep now and then
+            gc.unfreeze()
+            gc.collect()
         try:
-            reply = evaluate(json.loads(body), uid, scratch_root, counter)
+            reply = evaluate(json.loads(body), uid, scratch)
         except Exception as exc:  # a bug in here must not take the worker down
             _reap_all(uid)
             reply = {
