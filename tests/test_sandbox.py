@@ -157,6 +157,17 @@ def test_exit_zero_is_not_ok(sb, source):
     assert "exited without a result" in v.error
 
 
+def test_tampering_with_the_harness_is_not_ok(sb):
+    v = sb.run("import os\nos._exit = lambda code: None\nraise ValueError('boom')")
+    assert v.status == "failed" and v.error == "ValueError: boom"
+    source = "class E(Exception):\n    def __str__(self):\n        raise RuntimeError\nraise E()"
+    v = sb.run(source)
+    assert v.status == "failed" and v.error in ("E", "unprintable exception")
+    v = sb.run("import sys\nsys.stdout.close()\nsys.stderr.close()", "7")
+    assert v.ok and v.value == 7
+    assert_alive(sb)
+
+
 def test_non_json_value(sb):
     v = sb.run("x = object()", "x")
     assert v.status == "failed" and "not JSON-serializable" in v.error
@@ -285,16 +296,22 @@ def test_network_loopback_listener_unreachable(sb):
 
 def test_writes_outside_scratch(sb, tmp_path):
     host_file = tmp_path / "pwned"
-    targets = [
-        str(host_file),
-        "/tmp/pwned-evo",
-        "/etc/pwned-evo",
-        "/work/pwned-evo",
-        "/var/tmp/pwned-evo",
-        "/dev/shm/pwned-evo",
-        "/root/pwned-evo",
-        "/pwned-evo",
-    ]
+    # without a private uid (the fallback as root) nothing stops such writes: only try the
+    # one under tmp_path there, and check that the scratch dir still works
+    targets = (
+        [str(host_file)]
+        if not strong(sb)
+        else [
+            str(host_file),
+            "/tmp/pwned-evo",
+            "/etc/pwned-evo",
+            "/work/pwned-evo",
+            "/var/tmp/pwned-evo",
+            "/dev/shm/pwned-evo",
+            "/root/pwned-evo",
+            "/pwned-evo",
+        ]
+    )
     source = (
         "import os\nwritten = []\n"
         f"for path in {targets!r}:\n"

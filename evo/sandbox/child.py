@@ -101,23 +101,26 @@ def run_child(job: dict, scratch: str, uid: int, w_out: int, w_err: int, w_res: 
 
 
 def _evaluate_code(source: str, expr: str | None, filename: str) -> None:
-    dumps, write, flush_out, flush_err = json.dumps, os.write, sys.stdout.flush, sys.stderr.flush
-    memory_payload = _MEMORY_PAYLOAD
+    # bound now: the program may monkeypatch os, json or sys before we get them back
+    dumps, write, exit_now = json.dumps, os.write, os._exit
+    flush_out, flush_err = sys.stdout.flush, sys.stderr.flush
     module = types.ModuleType("__main__")
     module.__file__ = filename
     module.__builtins__ = builtins
     sys.modules["__main__"] = module
     sys.argv = [filename]
     ns = module.__dict__
-    payload = memory_payload
+    payload = _MEMORY_PAYLOAD
     try:
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
         exec(compile(source, filename, "exec"), ns)
         value = eval(compile(expr, "<expr>", "eval"), ns) if expr is not None else None
         try:
             payload = dumps({"ok": True, "value": value}).encode()
+        except MemoryError:
+            raise
         except Exception as exc:
-            error = f"result is not JSON-serializable: {describe(exc)}"
+            error = f"result is not JSON-serializable: {_safe_describe(exc)}"
             payload = dumps({"ok": False, "kind": "failed", "error": error}).encode()
     except MemoryError:
         ns.clear()
@@ -126,12 +129,13 @@ def _evaluate_code(source: str, expr: str | None, filename: str) -> None:
             if isinstance(exc, SystemExit):
                 error = f"exited without a result (SystemExit: {exc.code!r})"
             else:
-                error = describe(exc)
+                error = _safe_describe(exc)
                 traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next)
-            kind = "failed"
-            payload = dumps({"ok": False, "kind": kind, "error": error[:2000]}).encode()
+            payload = dumps({"ok": False, "kind": "failed", "error": error[:2000]}).encode()
         except MemoryError:
             ns.clear()
+        except BaseException:
+            payload = b'{"ok": false, "kind": "failed", "error": "unprintable exception"}'
     for flush in (flush_out, flush_err):
         try:
             flush()
@@ -140,4 +144,11 @@ def _evaluate_code(source: str, expr: str | None, filename: str) -> None:
     view = memoryview(payload)
     while view:
         view = view[write(RESULT_FD, view) :]
-    os._exit(0)
+    exit_now(0)
+
+
+def _safe_describe(exc: BaseException) -> str:
+    try:
+        return describe(exc)
+    except BaseException:
+        return type(exc).__name__
