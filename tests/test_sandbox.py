@@ -339,6 +339,22 @@ def test_writes_outside_scratch(sb, tmp_path):
     assert v.ok and v.value == []
 
 
+def test_host_files_hidden(sb):
+    if sb.isolation != "bwrap":
+        pytest.skip("the fallback has no private file-system view")
+    here = os.path.abspath(__file__)
+    source = (
+        "import os\n"
+        "root = os.listdir('/root') if os.path.isdir('/root') else []\n"
+        f"seen = [os.path.exists({here!r}), root, os.listdir('/')]"
+    )
+    v = sb.run(source, "seen")
+    assert v.ok, v.to_dict()
+    assert v.value[0] is False  # the repository is not there; /root holds the interpreter only
+    assert set(v.value[1]) <= {".pyenv", ".local"}  # an interpreter under /root, if any
+    assert "home" not in v.value[2] and "var" not in v.value[2]
+
+
 def test_environment_secret_not_visible(sb):
     # with a private uid no other process's environ is readable; without one (the fallback
     # as root) only the program's own environment is promised to be scrubbed

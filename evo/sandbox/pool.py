@@ -91,30 +91,38 @@ def _hidden_ancestor(path: Path) -> Path | None:
 
 
 def _python_dirs() -> list[Path]:
-    dirs = {Path(p).resolve() for p in (sys.base_prefix, sys.prefix, sys.exec_prefix)}
-    dirs |= {Path(p).resolve() for p in sys.path if p and Path(p).is_dir()}
-    return sorted(dirs)
+    """Where the worker's interpreter, its standard library and site-packages live."""
+    import site
+
+    paths = [sys.base_prefix, sys.prefix, sys.exec_prefix, sys.base_exec_prefix]
+    paths += [os.path.dirname(os.path.realpath(sys.executable)), *site.getsitepackages()]
+    return sorted({Path(p).resolve() for p in paths if p and os.path.isdir(p)})
 
 
-def _unmask_binds() -> list[str]:
-    """bwrap args that blank non-traversable dirs (/root) but bind the interpreter back."""
-    masks: dict[Path, list[Path]] = {}
-    for d in _python_dirs():
-        hidden = _hidden_ancestor(d)
-        if hidden is not None:
-            masks.setdefault(hidden, []).append(d)
+_SYSTEM_DIRS = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"]
+
+
+def _filesystem_args() -> list[str]:
+    """A read-only view holding only the system dirs, the interpreter and the worker code:
+    the repository, /home, /root, /work, /var ... do not exist inside the sandbox."""
     args: list[str] = []
-    for hidden, dirs in masks.items():
-        args += ["--tmpfs", str(hidden)]
-        made: set[Path] = set()
-        for d in dirs:
-            if any(other in d.parents for other in dirs):
-                continue
-            for between in reversed(d.parents):  # else bwrap makes them 0700
-                if hidden in between.parents and between not in made:
-                    made.add(between)
-                    args += ["--perms", "0755", "--dir", str(between)]
-            args += ["--ro-bind", str(d), str(d)]
+    bound: list[Path] = []
+    for name in _SYSTEM_DIRS:
+        if os.path.islink(name):
+            args += ["--symlink", os.readlink(name), name]
+        elif os.path.isdir(name):
+            args += ["--ro-bind", name, name]
+            bound.append(Path(name))
+    made: set[Path] = set()
+    for d in [*_python_dirs(), WORKER_SCRIPT.parent.resolve()]:
+        if any(b == d or b in d.parents for b in bound):
+            continue  # already visible
+        for parent in reversed(d.parents):  # created 0755 (bwrap would make them 0700)
+            if parent != Path("/") and parent not in made:
+                made.add(parent)
+                args += ["--perms", "0755", "--dir", str(parent)]
+        args += ["--ro-bind", str(d), str(d)]
+        bound.append(d)
     return args
 
 
@@ -132,10 +140,7 @@ def worker_command(mode: str, uid: int, scratch_root: str, scratch_bytes: int) -
         *_NAMESPACES,
         "--die-with-parent",
         "--new-session",
-        "--ro-bind",
-        "/",
-        "/",
-        *_unmask_binds(),
+        *_filesystem_args(),
         "--size",
         str(scratch_bytes),
         "--tmpfs",
