@@ -163,6 +163,9 @@ def test_tampering_with_the_harness_is_not_ok(sb):
     source = "class E(Exception):\n    def __str__(self):\n        raise RuntimeError\nraise E()"
     v = sb.run(source)
     assert v.status == "failed" and v.error in ("E", "unprintable exception")
+    forge = 'import os\nfor fd in range(3, 20):\n    try:\n        os.write(fd, b\'{"ok": true, "value": 1}\')\n    except OSError:\n        pass\nos._exit(0)'
+    v = sb.run(forge, "1")
+    assert v.status == "failed" and "forged" in v.error
     v = sb.run("import sys\nsys.stdout.close()\nsys.stderr.close()", "7")
     assert v.ok and v.value == 7
     assert_alive(sb)

@@ -66,9 +66,10 @@ def prepare_worker(scratch: str) -> None:
         describe(exc)
 
 
-def run_child(job: dict, scratch: str, uid: int, w_out: int, w_err: int, w_res: int) -> None:
+def run_child(job: dict, scratch: str, uid: int, fds: tuple[int, int, int], token: bytes) -> None:
     """Set up the evaluation process, then run the code. Never returns."""
     try:
+        w_out, w_err, w_res = fds
         os.setsid()  # own session and process group
         null = os.open("/dev/null", os.O_RDWR)
         os.dup2(null, 0)
@@ -76,6 +77,7 @@ def run_child(job: dict, scratch: str, uid: int, w_out: int, w_err: int, w_res: 
         os.dup2(w_err, 2)
         os.dup2(w_res, RESULT_FD)
         os.closerange(RESULT_FD + 1, 1 << 16)  # the worker's protocol pipes included
+        os.set_inheritable(RESULT_FD, False)  # a program it execs does not get the channel
         cpu = int(job["timeout_s"]) + 1
         mem = job["memory_mb"] << 20
         for res, soft, hard in (
@@ -97,10 +99,10 @@ def run_child(job: dict, scratch: str, uid: int, w_out: int, w_err: int, w_res: 
         # environment and sys.std* were set up once in the worker (prepare_worker)
     except BaseException:
         os._exit(SETUP_FAILED)
-    _evaluate_code(job["source"], job.get("expr"), job.get("filename") or "<candidate>")
+    _evaluate_code(job["source"], job.get("expr"), job.get("filename") or "<candidate>", token)
 
 
-def _evaluate_code(source: str, expr: str | None, filename: str) -> None:
+def _evaluate_code(source: str, expr: str | None, filename: str, token: bytes) -> None:
     # bound now: the program may monkeypatch os, json or sys before we get them back
     dumps, write, exit_now = json.dumps, os.write, os._exit
     flush_out, flush_err = sys.stdout.flush, sys.stderr.flush
@@ -141,7 +143,7 @@ def _evaluate_code(source: str, expr: str | None, filename: str) -> None:
             flush()
         except BaseException:
             pass
-    view = memoryview(payload)
+    view = memoryview(token + payload)  # the token: no blind forgery of a result
     while view:
         view = view[write(RESULT_FD, view) :]
     exit_now(0)

@@ -71,7 +71,7 @@ def _descendants() -> list[int]:
     return found
 
 
-def _reap_all(uid: int, grace_s: float = 5.0) -> None:
+def _reap_all(uid: int, grace_s: float = 2.0) -> None:
     """Kill and reap every descendant; afterwards the worker has no children at all."""
     deadline = time.monotonic() + grace_s
     killed_uid = False
@@ -121,12 +121,13 @@ def evaluate(job: dict, uid: int, scratch: str) -> dict:
     r_res, w_res = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
+    token = os.urandom(16).hex().encode()  # a result must start with it
     gc.freeze()  # children never scan (and so never copy) the worker's objects
     start = time.monotonic()
     pid = os.fork()
     if pid == 0:
         try:
-            run_child(job, scratch, uid, w_out, w_err, w_res)
+            run_child(job, scratch, uid, (w_out, w_err, w_res), token)
         finally:
             _exit(SETUP_FAILED)  # bound at import: the program may have patched os._exit
     for fd in (w_out, w_err, w_res):
@@ -179,7 +180,7 @@ def evaluate(job: dict, uid: int, scratch: str) -> dict:
     returncode = -sig if sig else os.WEXITSTATUS(wstatus)
     value = None
     if status is None:
-        status, error, value = _classify(bytes(bufs[r_res]), sig, returncode, rusage, job)
+        status, error, value = _classify(bytes(bufs[r_res]), token, sig, returncode, rusage, job)
     return {
         "status": status,
         "returncode": returncode,
@@ -191,8 +192,11 @@ def evaluate(job: dict, uid: int, scratch: str) -> dict:
     }
 
 
-def _classify(raw: bytes, sig: int, returncode: int, rusage, job: dict) -> tuple:
+def _classify(raw: bytes, token: bytes, sig: int, returncode: int, rusage, job: dict) -> tuple:
     if raw:
+        if not raw.startswith(token):
+            return "failed", "forged or malformed result on the result channel", None
+        raw = raw[len(token) :]
         try:
             result = json.loads(raw)
             if result.get("ok") is True:
@@ -204,9 +208,9 @@ def _classify(raw: bytes, sig: int, returncode: int, rusage, job: dict) -> tuple
     if sig == signal.SIGXCPU:
         return "timeout", "exceeded the CPU time limit", None
     if sig:
-        if rusage.ru_maxrss * 1024 >= 0.9 * (job["memory_mb"] << 20):
-            return "memory", f"killed by {signal.Signals(sig).name} at the memory limit", None
         name = signal.Signals(sig).name if sig in signal.valid_signals() else str(sig)
+        if rusage.ru_maxrss * 1024 >= 0.9 * (job["memory_mb"] << 20):
+            return "memory", f"killed by {name} at the memory limit", None
         return "killed", f"killed by {name}", None
     if returncode == SETUP_FAILED:
         return "failed", "sandbox setup failed", None
