@@ -100,6 +100,17 @@ class Domain:
         """A normalised form: items with equal keys are duplicates."""
         return " ".join(self.render(item).split())
 
+    def fields(self, item: dict[str, Any]) -> dict[str, Any]:
+        """Named dataset columns for an exported item (default: the item's own keys)."""
+        return dict(item)
+
+    def to_messages(self, item: dict[str, Any]) -> list[dict[str, str]]:
+        """The item as a chat example (TRL SFT ``messages``): the generation instruction
+        as the user turn, the rendered item as the assistant turn."""
+        ask = self.preamble.strip() or f"Write a new {self.name} example."
+        return [{"role": "user", "content": ask},
+                {"role": "assistant", "content": self.render(item).strip()}]
+
 
 def available_domains() -> list[str]:
     """Names registered in the ``evo.domains`` entry-point group."""
