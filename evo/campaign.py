@@ -4,7 +4,7 @@ insert, record. One iteration per batch; the store commits once per batch."""
 from __future__ import annotations
 
 import json
-import os
+import shutil
 import time
 import uuid
 from collections.abc import Callable
@@ -61,11 +61,17 @@ class Campaign:
                 raise EvoError(f"{self.dir} belongs to a campaign with a different config")
         elif resume:
             raise EvoError(f"nothing to resume: {self.dir} holds no campaign")
-        parent = self.dir if self.dir.exists() else self.dir.parent
-        while not parent.exists():
-            parent = parent.parent
-        if not os.access(parent, os.W_OK):
-            raise EvoError(f"output directory {self.dir} is not writable")
+        # Probe writability now, before minutes of model loading; leave nothing behind.
+        first_missing = next((p for p in [*reversed(self.dir.parents), self.dir] if not p.exists()), None)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            (self.dir / ".write-probe").touch()
+            (self.dir / ".write-probe").unlink()
+        except OSError as exc:
+            raise EvoError(f"output directory {self.dir} is not writable: {exc.strerror}") from None
+        finally:
+            if first_missing is not None:
+                shutil.rmtree(first_missing, ignore_errors=True)
 
     def _measures(self) -> Measures:
         path = self.dir / MEASURES_FILE
@@ -123,8 +129,12 @@ class Campaign:
 
     def _insert_seeds(self) -> None:
         next_id = self.store.next_id()
+        items, k = self.seed_items, self.config.max_seeds
+        if k is not None and k < len(items):  # a seeded, spread-out subset
+            picks = np.random.default_rng(self.config.seed).choice(len(items), size=k, replace=False)
+            items = [items[i] for i in sorted(picks)]
         cands = [Candidate(id=next_id + i, iteration=0, operator="seed", parents=[], is_seed=True,
-                           verdict="pending", item=item) for i, item in enumerate(self.seed_items)]
+                           verdict="pending", item=item) for i, item in enumerate(items)]
         self._evaluate(0, cands, time.time())
         self.seeds = [(c.id, c.item) for c in cands if c.verdict == "valid"]
         if not self.seeds:

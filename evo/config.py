@@ -68,6 +68,7 @@ class CampaignConfig(_Strict):
     domain: str = "p3"
     domain_options: dict[str, Any] = {}
     seed: int = 0
+    max_seeds: int | None = Field(None, gt=0)  # seeds inserted; the descriptor fits on all
     iterations: int = Field(5, ge=0)
     prompts_per_iteration: int = Field(8, gt=0)
     samples_per_prompt: int = Field(2, gt=0)

@@ -42,7 +42,7 @@ def small_campaign(tmp_path_factory) -> Path:
     """A finished 3-iteration P3 campaign directory (scripted stand-in generator)."""
     out = tmp_path_factory.mktemp("campaign") / "run"
     config = CampaignConfig(name="fixture", iterations=3, prompts_per_iteration=8, samples_per_prompt=2,
-                            domain_options={"max_seeds": 12, "solve_attempts": 2},
+                            max_seeds=12, domain_options={"solve_attempts": 2},
                             archive={"dims": [10, 10]})
     campaign = Campaign(config, out, generator=ScriptedStandInLLM(scripted_p3))
     try:

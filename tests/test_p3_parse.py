@@ -39,6 +39,11 @@ def test_truncated_body_is_trimmed_back_to_valid_code():
     assert parse_puzzle(text)["g"] == "def g():\n    x = 10\n    return x"
 
 
+def test_g_without_defaults_takes_fs_defaults():
+    item = parse_puzzle("def f(x: int, a=3, b=4):\n    return x == a * b\ndef g(a: int, b):\n    return a * b")
+    assert item["g"].startswith("def g(a=3, b=4):")
+
+
 def test_imports_before_f_are_kept():
     item = parse_puzzle("import math\ndef f(x: float):\n    return math.isclose(x, 2.5)\ndef g():\n    return 2.5")
     assert item["f"].startswith("import math\n")

@@ -47,14 +47,14 @@ class P3Domain(Domain):
         "a variant with different constants and a longer solution",
     ]
 
-    def __init__(self, seeds_file: str | None = None, max_seeds: int | None = None,
-                 solve_attempts: int = 4, solve_max_tokens: int = 96) -> None:
+    def __init__(self, seeds_file: str | None = None,
+                 solve_attempts: int = 4, solve_max_tokens: int = 96, solve_shots: int = 2) -> None:
         if solve_attempts < 1:
             raise EvoError("p3: solve_attempts must be at least 1")
         self.seeds_file = Path(seeds_file) if seeds_file else SEEDS_FILE
-        self.max_seeds = max_seeds
         self.solve_attempts = solve_attempts
         self.solve_max_tokens = solve_max_tokens
+        self.solve_shots = solve_shots
 
     def seeds(self) -> list[dict[str, Any]]:
         try:
@@ -62,7 +62,7 @@ class P3Domain(Domain):
         except OSError as exc:
             raise EvoError(f"p3: cannot read seeds file {self.seeds_file}: {exc.strerror}") from None
         items = [json.loads(line) for line in lines if line.strip()]
-        return items[: self.max_seeds] if self.max_seeds else items
+        return items
 
     def render(self, item: dict[str, Any]) -> str:
         return render_puzzle(item)
@@ -76,6 +76,17 @@ class P3Domain(Domain):
     def from_record(self, record: dict[str, Any]) -> str:
         return f"{record['f']}\n\n{record['g']}"
 
+    def fields(self, item: dict[str, Any]) -> dict[str, Any]:
+        return {"puzzle": item["f"], "solution": item["g"], "ans_type": item.get("ans_type")}
+
+    def to_messages(self, item: dict[str, Any]) -> list[dict[str, str]]:
+        ask = ("Write a new Python programming puzzle with its solution. The puzzle is a function "
+               "f whose first argument is the answer and which returns True exactly when the "
+               "answer is correct; the solution is a function g that returns a correct answer, "
+               "so that f(g()) is True. Give f and g in one python code block.")
+        answer = f"```python\n{item['f']}\n\n{item['g']}\n\nassert f(g())\n```"
+        return [{"role": "user", "content": ask}, {"role": "assistant", "content": answer}]
+
     def verify(self, items: list[dict[str, Any]], sandbox: Sandbox) -> list[Verification]:
         return verify_puzzles(items, sandbox)
 
@@ -87,7 +98,7 @@ class P3Domain(Domain):
         """Difficulty: the share of fresh solve attempts by the generator that fail."""
         if not items:
             return []
-        examples = sorted(self.seeds(), key=lambda s: len(s["f"]) + len(s["g"]))[:3]
+        examples = sorted(self.seeds(), key=lambda s: len(s["f"]) + len(s["g"]))[: self.solve_shots]
         params = SamplingParams(n=self.solve_attempts, max_new_tokens=self.solve_max_tokens,
                                 stop=self.stop, seed=ctx.seed, temperature=0.8)
         gens = ctx.generator.generate([self.solve_prompt(it, examples) for it in items], params)

@@ -49,6 +49,18 @@ def _parse_def(block: str) -> ast.FunctionDef | None:
     return None
 
 
+def _fill_g_defaults(f: ast.FunctionDef, g: ast.FunctionDef) -> None:
+    """P3 convention: g takes f's parameters with f's defaults. Small models often write
+    ``def g(a):`` for ``def f(x: int, a=3)``; give such parameters f's default."""
+    f_defaults = dict(zip([a.arg for a in f.args.args[len(f.args.args) - len(f.args.defaults):]],
+                          f.args.defaults))
+    missing = g.args.args[: len(g.args.args) - len(g.args.defaults)]
+    if missing and all(a.arg in f_defaults for a in missing):
+        g.args.defaults = [f_defaults[a.arg] for a in missing] + g.args.defaults
+        for a in missing:
+            a.annotation = None
+
+
 def parse_puzzle(text: str) -> dict[str, str]:
     """Finds the first ``def f`` and ``def g`` in ``text`` and checks their signatures.
 
@@ -88,6 +100,7 @@ def parse_puzzle(text: str) -> dict[str, str]:
         raise ParseError(f"unsupported answer type {ast.unparse(answer.annotation)}")
     if len(f.args.defaults) < len(rest) or f.args.kwonlyargs and None in f.args.kw_defaults:
         raise ParseError("f's parameters after the answer need default values")
+    _fill_g_defaults(f, g)
     if len(g.args.defaults) < len(g.args.args) or g.args.kwonlyargs and None in g.args.kw_defaults:
         raise ParseError("g must be callable with no arguments")
     f_src = "\n".join(imports + [ast.unparse(f)])
