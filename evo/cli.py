@@ -89,6 +89,10 @@ def _progress() -> Progress:
 
 
 def _print_summary(s: dict) -> None:
+    Console().print(_summary_table(s))
+
+
+def _summary_table(s: dict) -> Table:
     table = Table(title="campaign summary", show_header=False)
     rows = [
         ("elites", f"{s['num_elites']} ({s['evolved_elites']} evolved, the rest seeds)"),
@@ -104,30 +108,65 @@ def _print_summary(s: dict) -> None:
     ]
     for k, v in rows:
         table.add_row(k, v)
-    Console().print(table)
+    return table
 
 
 @app.command()
-def status(directory: Annotated[Path, typer.Argument(help="campaign directory")]) -> None:
-    """Per-iteration stats and the summary of a campaign."""
+def status(
+    directory: Annotated[Path, typer.Argument(help="campaign directory")],
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="re-render every few seconds until "
+                                         "the campaign finishes (Ctrl-C stops watching)")] = False,
+    interval: Annotated[float, typer.Option(help="--follow: seconds between refreshes")] = 3.0,
+) -> None:
+    """Per-iteration stats and the summary of a campaign (--follow: watch a running one)."""
+    view, done = _status_view(directory, last=20 if follow else None)
+    if not follow:
+        Console().print(view)
+        return
+    import time
+
+    from rich.live import Live
+
+    try:
+        with Live(view, console=Console(), auto_refresh=False, vertical_overflow="visible") as live:
+            while not done:
+                time.sleep(interval)
+                view, done = _status_view(directory, last=20)
+                live.update(view, refresh=True)
+    except KeyboardInterrupt:
+        pass
+
+
+def _status_view(directory: Path, last: int | None = None):
+    """(renderable, finished?): the iteration table (the ``last`` rows), progress and summary."""
+    from rich.console import Group
+    from rich.progress_bar import ProgressBar
+
     from archives import Archive, CampaignStore, Measures, rebuild_archive
     from evo.campaign import MEASURES_FILE, summarize
 
     store = CampaignStore.open(directory)
-    cfg = store.get_meta("config") or {}
-    if not (directory / MEASURES_FILE).exists():
-        _fail(f"{directory} has no {MEASURES_FILE}; the campaign never finished its set-up")
-    archive = rebuild_archive(store, Archive(Measures.load(directory / MEASURES_FILE),
-                                             cfg.get("archive", {}).get("dims"), cfg.get("seed", 0)))
-    table = Table(title=f"{cfg.get('name', 'campaign')} ({cfg.get('domain', '?')})")
-    for col in ("iter", "cands", "valid", "added", "elites", "coverage", "QD", "max", "wall s"):
-        table.add_column(col, justify="right")
-    for it in store.iterations():
-        table.add_row(str(it["iteration"]), str(it["candidates"]), str(it["valid"]), str(it["added"]),
-                      str(it["num_elites"]), f"{it['coverage']:.1%}", f"{it['qd_score']:.2f}",
-                      f"{it['obj_max']:.2f}", f"{it['wall_s']:.1f}")
-    Console().print(table)
-    _print_summary(summarize(store, archive, directory))
+    try:
+        cfg = store.get_meta("config") or {}
+        if not (directory / MEASURES_FILE).exists():
+            _fail(f"{directory} has no {MEASURES_FILE}; the campaign never finished its set-up")
+        archive = rebuild_archive(store, Archive(Measures.load(directory / MEASURES_FILE),
+                                                 cfg.get("archive", {}).get("dims"), cfg.get("seed", 0)))
+        iters = store.iterations()
+        table = Table(title=f"{cfg.get('name', 'campaign')} ({cfg.get('domain', '?')})")
+        for col in ("iter", "cands", "valid", "added", "elites", "coverage", "QD", "max", "wall s"):
+            table.add_column(col, justify="right")
+        for it in iters[-last:] if last else iters:
+            table.add_row(str(it["iteration"]), str(it["candidates"]), str(it["valid"]), str(it["added"]),
+                          str(it["num_elites"]), f"{it['coverage']:.1%}", f"{it['qd_score']:.2f}",
+                          f"{it['obj_max']:.2f}", f"{it['wall_s']:.1f}")
+        summary = summarize(store, archive, directory)
+    finally:
+        store.close()
+    total, done = int(cfg.get("iterations", 0)), summary["iterations"]
+    line = Table.grid(padding=(0, 1))
+    line.add_row(f"iteration {done}/{total or '?'}", ProgressBar(total=max(total, 1), completed=done, width=40))
+    return Group(table, line, _summary_table(summary)), bool(total) and done >= total
 
 
 @app.command()
@@ -179,6 +218,110 @@ def sandbox(
     print(json.dumps(run_file(file, SandboxLimits(timeout_s=timeout, memory_mb=memory)).to_dict()))
 
 
+@app.command()
+def export(
+    directory: Annotated[Path, typer.Argument(help="campaign directory")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="output folder")],
+    format: Annotated[str, typer.Option("--format", "-f", help="jsonl, parquet or hf")] = "jsonl",
+    min_fitness: Annotated[float | None, typer.Option(help="keep items with fitness >= X")] = None,
+    per_cell: Annotated[int | None, typer.Option(help="keep up to N best items per cell")] = None,
+    include_history: Annotated[bool, typer.Option(
+        "--include-history", help="every valid candidate, not only the elites")] = False,
+    split: Annotated[float | None, typer.Option(help="train share, e.g. 0.9 (in (0, 1])")] = None,
+    dedup: Annotated[float | None, typer.Option(
+        help="drop near-duplicates above this cosine similarity")] = None,
+    split_threshold: Annotated[float | None, typer.Option(
+        help="similarity that keeps items on one side of the split [default: --dedup or 0.95]")] = None,
+    seed: Annotated[int, typer.Option(help="random seed of the split")] = 0,
+    reverify: Annotated[bool, typer.Option("--reverify", help="re-run the verifier, drop failures")] = False,
+    no_seeds: Annotated[bool, typer.Option("--no-seeds", help="leave the seed items out")] = False,
+    force: Annotated[bool, typer.Option("--force", help="replace a non-empty --out")] = False,
+) -> None:
+    """Export the campaign as a fine-tuning dataset (with a dataset card)."""
+    from evo.export import export_campaign
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), console=console, transient=True)
+    tasks: dict[str, int] = {}
+
+    def on_progress(phase: str, done: int, total: int) -> None:
+        if not tasks:
+            bar.start()  # only once there is work to show: a bad argument stays one line
+        if phase not in tasks:
+            tasks[phase] = bar.add_task(phase, total=total)
+        bar.update(tasks[phase], completed=done, total=total)
+
+    try:
+        stats = export_campaign(directory, out, format=format, min_fitness=min_fitness,
+                                per_cell=per_cell, include_history=include_history, split=split,
+                                dedup=dedup, seed=seed, reverify=reverify, include_seeds=not no_seeds,
+                                force=force, split_threshold=split_threshold, progress=on_progress)
+    finally:
+        if tasks:
+            bar.stop()
+    table = Table(title=f"export -> {stats['out']} ({stats['format']})", show_header=False)
+    rows = [("selected", f"{stats['pool']} ({stats['source']})"),
+            ("seeds dropped", stats["dropped_seeds"]), ("below min fitness", stats["dropped_min_fitness"]),
+            ("exact duplicates", stats["removed_exact"]), ("near duplicates", stats["removed_near"]),
+            ("over per-cell cap", stats["dropped_per_cell"]), ("failed re-verify", stats["removed_reverify"]),
+            ("exported", f"{stats['exported']} ({stats['seeds']} seeds, {stats['cells']} cells)")]
+    rows += [(f"split {k}", v) for k, v in stats["splits"].items()]
+    for k, v in rows:
+        table.add_row(k, str(v))
+    Console().print(table)
+
+
+@app.command()
+def plot(directory: Annotated[Path, typer.Argument(help="campaign directory")]) -> None:
+    """Archive heatmap, QD/coverage/max-fitness curves, valid rates, fitness histogram -> DIR/plots/."""
+    from evo.plot import plot_campaign
+
+    with _steps("plotting", 5) as step:
+        paths = plot_campaign(directory, on_step=step)
+        step("done")
+    for p in paths:
+        print(p)
+
+
+@app.command()
+def report(
+    directory: Annotated[Path, typer.Argument(help="campaign directory")],
+    other: Annotated[Path | None, typer.Argument(help="a second campaign to compare with")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="HTML file (default DIR/report.html)")] = None,
+) -> None:
+    """One self-contained HTML report: plots, summary, interactive heatmap (and a comparison)."""
+    from evo.report import build_report
+
+    dirs = [directory] + ([other] if other else [])
+    with _steps("report", 1 + 2 * len(dirs) + (len(dirs) > 1)) as step:
+        path = build_report(dirs, out, on_step=step)
+        step("done")
+    print(path)
+
+
+class _steps:
+    """A Rich progress bar advanced once per named step (``step(name)``)."""
+
+    def __init__(self, what: str, total: int) -> None:
+        self.progress = Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                 TextColumn("{task.fields[step]}"), console=console, transient=True)
+        self.task = self.progress.add_task(what, total=total, step="")
+        self.started = False
+
+    def __enter__(self):
+        self.progress.start()
+        return self
+
+    def __call__(self, name: str) -> None:
+        if self.started:
+            self.progress.advance(self.task)
+        self.started = True
+        self.progress.update(self.task, step=name)
+
+    def __exit__(self, *_) -> None:
+        self.progress.stop()
+
+
 def main() -> None:
     """Console entry point: user errors become one line on stderr and exit code 2."""
     from pydantic import ValidationError
@@ -192,3 +335,7 @@ def main() -> None:
         err = exc.errors()[0]
         console.print(f"[red]error:[/red] {'.'.join(map(str, err['loc']))}: {err['msg']}", highlight=False)
         sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
