@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,18 @@ CREATE TABLE IF NOT EXISTS iterations (
     iteration INTEGER PRIMARY KEY,
     stats TEXT NOT NULL,
     created REAL NOT NULL
+);
+-- Fitness of an elite re-scored by a later generator (difficulty is relative to the
+-- generator); the original score stays in candidates. last_candidate_id: the store's
+-- newest candidate when the re-score happened (where a rebuild resumes replaying).
+CREATE TABLE IF NOT EXISTS rescores (
+    candidate_id INTEGER NOT NULL,
+    generator_version INTEGER NOT NULL,
+    fitness REAL NOT NULL,
+    fitness_parts TEXT,
+    last_candidate_id INTEGER NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (candidate_id, generator_version)
 );
 """
 
@@ -115,7 +127,15 @@ class CampaignStore:
         path = Path(directory) / STORE_FILE
         if not path.is_file():
             raise EvoError(f"{directory} is not a campaign directory (no {STORE_FILE})")
-        return cls(path)
+        store = cls(path)
+        try:
+            ok = store.db.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+        except sqlite3.DatabaseError:
+            ok = False
+        if not ok:
+            store.close()
+            raise EvoError(f"campaign store {path} is corrupt (sqlite quick_check failed)")
+        return store
 
     def close(self) -> None:
         self.db.close()
@@ -135,7 +155,8 @@ class CampaignStore:
         return int(self.db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM candidates").fetchone()[0])
 
     def record(self, candidates: list[Candidate], iteration: int | None = None,
-               stats: dict[str, Any] | None = None) -> None:
+               stats: dict[str, Any] | None = None,
+               before_commit: Callable[[], None] | None = None) -> None:
         """Writes a batch and (optionally) its iteration stats in one transaction."""
         now = time.time()
         rows = [{**c.to_row(), "created": now} for c in candidates]
@@ -147,6 +168,8 @@ class CampaignStore:
             if stats is not None:
                 self.db.execute("INSERT OR REPLACE INTO iterations VALUES (?, ?, ?)",
                                 (iteration, json.dumps(stats), now))
+            if before_commit is not None:
+                before_commit()
 
     def _tx(self):
         return _Transaction(self.db)
@@ -166,6 +189,29 @@ class CampaignStore:
         rows = self.db.execute("SELECT iteration, stats FROM iterations ORDER BY iteration")
         return [{"iteration": r["iteration"], **json.loads(r["stats"])} for r in rows]
 
+    def last_iteration(self) -> int | None:
+        return self.db.execute("SELECT MAX(iteration) FROM iterations").fetchone()[0]
+
+    def record_rescores(self, generator_version: int, scores: dict[int, tuple[float, dict[str, Any]]]) -> None:
+        """Stores re-scores {candidate id: (fitness, parts)} by ``generator_version``, in one
+        transaction; the original fitness in ``candidates`` is kept."""
+        now = time.time()
+        last = self.next_id() - 1
+        with self._tx():  # a repeated re-score of a version replaces it whole
+            self.db.execute("DELETE FROM rescores WHERE generator_version = ?", (generator_version,))
+            self.db.executemany(
+                "INSERT INTO rescores VALUES (?, ?, ?, ?, ?, ?)",
+                [(cid, generator_version, float(f), json.dumps(parts), last, now)
+                 for cid, (f, parts) in sorted(scores.items())])
+
+    def rescores(self, generator_version: int | None = None) -> list[dict[str, Any]]:
+        """Re-score rows (all, or one generator version's), oldest first."""
+        where, params = ("generator_version = ?", (generator_version,)) if generator_version is not None \
+            else ("1", ())
+        rows = self.db.execute(f"SELECT * FROM rescores WHERE {where} "
+                               "ORDER BY generator_version, candidate_id", params)
+        return [{**dict(r), "fitness_parts": json.loads(r["fitness_parts"] or "{}")} for r in rows]
+
     def counts(self) -> dict[str, int]:
         rows = self.db.execute("SELECT verdict, COUNT(*) AS n FROM candidates WHERE is_seed = 0 GROUP BY verdict")
         return {r["verdict"]: r["n"] for r in rows}
@@ -184,10 +230,24 @@ class _Transaction:
 
 def rebuild_archive(store: CampaignStore, archive: Archive) -> Archive:
     """Replays every valid candidate into an empty ``archive``, one add per iteration,
-    exactly as the campaign inserted them (pyribs batch adds resolve ties per batch)."""
+    exactly as the campaign inserted them (pyribs batch adds resolve ties per batch).
+
+    After a generator swap the elites were re-scored (table ``rescores``): the archive
+    then restarts from those elites with their latest re-score, and replays only the
+    candidates recorded after that re-score, as the live campaign did."""
     archive.ribs.clear()
+    where, after = "verdict = 'valid' AND measures IS NOT NULL", 0
+    latest = store.db.execute("SELECT MAX(generator_version) FROM rescores").fetchone()[0]
+    if latest is not None:
+        rows = store.rescores(latest)
+        after = rows[0]["last_candidate_id"]
+        elites = store.get([r["candidate_id"] for r in rows])
+        for r in rows:
+            elites[r["candidate_id"]].fitness = r["fitness"]
+        _replay(archive, [elites[r["candidate_id"]] for r in rows if r["candidate_id"] in elites])
+        where += " AND id > ?"
     batch: list[Candidate] = []
-    for c in store.candidates("verdict = 'valid' AND measures IS NOT NULL"):
+    for c in store.candidates(where, (after,) if latest is not None else ()):
         if batch and c.iteration != batch[-1].iteration:
             _replay(archive, batch)
             batch = []

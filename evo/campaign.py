@@ -15,10 +15,11 @@ import numpy as np
 
 from archives import Archive, CampaignStore, Candidate, Measures, rebuild_archive
 from archives.store import STORE_FILE
-from evo.config import CampaignConfig
+from evo.config import CampaignConfig, validate_config
 from evo.descriptor import Embedder
 from evo.domain import EvalContext, ParseError, get_domain
 from evo.errors import EvoError
+from evo.faults import crash_point
 from evo.llm import LLM, SamplingParams, load_generator
 from evo.operators import build_prompts
 from evo.sandbox import Sandbox
@@ -30,10 +31,11 @@ MEASURES_FILE = "measures.npz"
 class Campaign:
     """A campaign directory: config, store, archive, and the components that fill them."""
 
-    def __init__(self, config: CampaignConfig, out_dir: str | Path, resume: bool = False,
-                 generator: LLM | None = None) -> None:
+    def __init__(self, config: CampaignConfig, out_dir: str | Path, generator: LLM | None = None,
+                 embedder: Embedder | None = None) -> None:
         self.config, self.dir = config, Path(out_dir)
-        self._check_dir(resume)
+        self.stop_requested = False  # set by a signal handler: finish the batch, then stop
+        self.resumed = self._check_dir()
         self.domain = get_domain(config.domain, **config.domain_options)
         self.seed_items = self.domain.seeds()
         if not self.seed_items:
@@ -41,7 +43,7 @@ class Campaign:
         g = config.generator
         generator = generator or load_generator(g.backend, g.model, batch_size=g.batch_size, device=g.device)
         self.generator = TimedLLM(generator)
-        self.embedder = Embedder(config.descriptor.embedder)
+        self.embedder = embedder or Embedder(config.descriptor.embedder)
         self.sandbox = Sandbox(config.sandbox)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.store = CampaignStore(self.dir / STORE_FILE)
@@ -49,18 +51,16 @@ class Campaign:
         self.archive = rebuild_archive(self.store, Archive(self.measures, config.archive.dims, config.seed))
         self.seeds = [(c.id, c.item) for c in self.store.candidates("is_seed = 1 AND verdict = 'valid'")]
 
-    def _check_dir(self, resume: bool) -> None:
-        store = self.dir / STORE_FILE
-        if store.exists():
-            if not resume:
-                raise EvoError(f"{self.dir} already holds a campaign; resume it with --resume "
-                               "or choose another --out")
-            saved = CampaignStore.open(self.dir).get_meta("config", {})
-            mine = self.config.model_dump(mode="json")
-            if {**saved, "iterations": 0} != {**mine, "iterations": 0}:
-                raise EvoError(f"{self.dir} belongs to a campaign with a different config")
-        elif resume:
-            raise EvoError(f"nothing to resume: {self.dir} holds no campaign")
+    def _check_dir(self) -> bool:
+        """True when the directory holds this campaign already (same config but the
+        iteration budget): then the run resumes it."""
+        resumed = (self.dir / STORE_FILE).exists()
+        if resumed:
+            # Compare validated configs, so fields added since (with defaults) don't count.
+            saved = validate_config(CampaignStore.open(self.dir).get_meta("config", {}))
+            if saved.model_copy(update={"iterations": 0}) != self.config.model_copy(update={"iterations": 0}):
+                raise EvoError(f"{self.dir} belongs to a campaign with a different config; "
+                               "resume it with --resume DIR or choose another --out")
         # Probe writability now, before minutes of model loading; leave nothing behind.
         first_missing = next((p for p in [*reversed(self.dir.parents), self.dir] if not p.exists()), None)
         try:
@@ -72,6 +72,7 @@ class Campaign:
         finally:
             if first_missing is not None:
                 shutil.rmtree(first_missing, ignore_errors=True)
+        return resumed
 
     def _measures(self) -> Measures:
         path = self.dir / MEASURES_FILE
@@ -95,12 +96,17 @@ class Campaign:
         start = time.time()
         if not self.seeds:
             self._insert_seeds()
-        done = self.store.iterations()
-        for it in range(done[-1]["iteration"] + 1 if done else 1, self.config.iterations + 1):
+        for it in range(self.next_iteration(), self.config.iterations + 1):
+            if self.stop_requested:
+                break
             stats = self.step(it)
             if on_iteration:
                 on_iteration(stats)
         return self.summary(time.time() - start)
+
+    def next_iteration(self) -> int:
+        done = self.store.last_iteration()
+        return 1 if done is None else done + 1
 
     def step(self, it: int) -> dict[str, Any]:
         """One iteration; its RNG derives from (seed, iteration) so a resume replays it."""
@@ -113,6 +119,7 @@ class Campaign:
                                 max_new_tokens=gen.max_new_tokens, stop=self.domain.stop,
                                 seed=c.seed * 1_000_003 + it)
         outputs = self.generator.generate([p.text for p in prompts], params)
+        crash_point("generate", it)
         next_id, cands = self.store.next_id(), []
         for prompt, samples in zip(prompts, outputs):
             for s in samples:
@@ -183,7 +190,8 @@ class Campaign:
                  "gen_s": gen_s, "verify_s": verify_s, "score_s": score_s,
                  "score_gen_s": self.generator.take_seconds(), "describe_s": describe_s,
                  "wall_s": time.time() - t0, "generator_version": version}
-        self.store.record(cands, it, stats)
+        crash_point("evaluate", it)
+        self.store.record(cands, it, stats, before_commit=lambda: crash_point("store", it))
         return {"iteration": it, **stats}
 
     def summary(self, wall_s: float) -> dict[str, Any]:

@@ -40,9 +40,10 @@ def run(
     seed: Annotated[int | None, typer.Option(help="override: random seed")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="override KEY=VALUE (dotted keys)")] = None,
 ) -> None:
-    """Run (or resume) a campaign and print its summary."""
+    """Run a campaign and print its summary. Rerunning the same command on the same
+    directory resumes it; Ctrl-C finishes the current batch and stops (twice: at once)."""
     from evo.campaign import Campaign
-    from evo.config import load_config, parse_overrides
+    from evo.config import load_config, parse_overrides, validate_config
 
     overrides = parse_overrides(set_ or [])
     if iterations is not None:
@@ -54,22 +55,21 @@ def run(
 
         saved = CampaignStore.open(resume).get_meta("config")
         if saved is None:
-            _fail(f"{resume} holds no campaign config")
-        from evo.config import CampaignConfig
-
-        cfg = CampaignConfig.model_validate({**saved, **overrides})
-        out = resume
+            _fail(f"{resume} holds no campaign config (it never finished its set-up)")
+        cfg, out = validate_config(saved, overrides), resume
     else:
         if out is None:
             _fail("--out DIR is required (or --resume DIR)")
         cfg = load_config(config, overrides)
     with console.status("loading model, embedder and sandbox..."):
-        campaign = Campaign(cfg, out, resume=resume is not None)
+        campaign = Campaign(cfg, out)
+    if campaign.resumed:
+        console.print(f"resuming the campaign in {out} at iteration {campaign.next_iteration()}")
+    _stop_on_signals(campaign)
     try:
         with _progress() as progress:
-            task = progress.add_task("evolving", total=cfg.iterations, stats="")
-            done = campaign.store.iterations()
-            progress.update(task, completed=done[-1]["iteration"] if done else 0)
+            task = progress.add_task("evolving", total=cfg.iterations, stats="",
+                                     completed=campaign.next_iteration() - 1)
 
             def on_iteration(s: dict) -> None:
                 progress.update(task, completed=s["iteration"], stats=(
@@ -80,6 +80,24 @@ def run(
     finally:
         campaign.close()
     _print_summary(summary)
+    if campaign.stop_requested and summary["iterations"] < cfg.iterations:
+        console.print(f"stopped after iteration {summary['iterations']}; everything is saved. "
+                      f"Resume with: evo run --resume {out}")
+
+
+def _stop_on_signals(campaign) -> None:
+    """First SIGINT/SIGTERM: finish the batch in flight, save, exit 0. Second: stop now
+    (the store's transactions keep it consistent; the batch in flight is lost)."""
+    import signal
+
+    def handler(signum, frame):
+        if campaign.stop_requested:
+            raise KeyboardInterrupt
+        campaign.stop_requested = True
+        console.print("stopping after the current batch (Ctrl-C again to stop at once)...")
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
 
 
 def _progress() -> Progress:

@@ -19,7 +19,8 @@ class _Strict(BaseModel):
 class GeneratorConfig(_Strict):
     """The LLM that proposes candidates (the mutation operator's engine)."""
 
-    backend: Literal["transformers", "vllm"] = "transformers"
+    # "scripted-stand-in" (model = "module:function") exists for plumbing tests only
+    backend: Literal["transformers", "vllm", "scripted-stand-in"] = "transformers"
     model: str = "smollm2-135m"  # embedded alias, Hugging Face id or local folder
     batch_size: int = Field(16, gt=0)  # sequences per forward pass
     device: str = "auto"
@@ -61,6 +62,27 @@ class DescriptorConfig(_Strict):
     embedder: str = "all-MiniLM-L6-v2"  # embedded alias or a sentence-transformers path
 
 
+class FinetuneConfig(_Strict):
+    """Self-improvement: LoRA fine-tuning of the generator on its elites (``every`` > 0 turns
+    it on in the loop; ``evo finetune DIR`` runs one round by hand)."""
+
+    every: int = Field(0, ge=0)  # fine-tune every K iterations; 0 = off
+    lora_r: int = Field(16, gt=0)
+    lora_alpha: int = Field(32, gt=0)
+    lora_dropout: float = Field(0.05, ge=0, lt=1)
+    epochs: float = Field(1.0, gt=0)
+    max_steps: int = Field(-1, ge=-1)  # > 0 overrides epochs
+    lr: float = Field(2e-4, gt=0)
+    batch_size: int = Field(8, gt=0)
+    max_length: int = Field(384, gt=16)  # tokens per example (prompt + completion)
+    max_examples: int | None = Field(None, gt=0)  # cap on archive examples per round
+    seed_share: float = Field(0.1, ge=0, lt=1)  # share of real seed examples in every round's mix
+    accumulate: bool = True  # keep earlier rounds' examples (anti-collapse anchor)
+    kl_coef: float = Field(0.0, ge=0)  # KL(tuned || frozen base) on the training batches; 0 = off
+    solve_examples: bool = True  # also train on (puzzle -> verified solution)
+    rescore: bool = True  # re-score the elites with the new generator after a swap
+
+
 class CampaignConfig(_Strict):
     """Everything a campaign needs; ``evo run --config FILE`` reads one of these."""
 
@@ -77,6 +99,7 @@ class CampaignConfig(_Strict):
     archive: ArchiveConfig = ArchiveConfig()
     descriptor: DescriptorConfig = DescriptorConfig()
     sandbox: SandboxLimits = SandboxLimits()
+    finetune: FinetuneConfig = FinetuneConfig()
 
 
 def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
@@ -127,6 +150,11 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
             raise EvoError(f"config {p} is not valid YAML: {str(exc).splitlines()[0]}") from None
         if not isinstance(data, dict):
             raise EvoError(f"config {p} must be a mapping of keys to values")
+    return validate_config(data, overrides)
+
+
+def validate_config(data: dict[str, Any], overrides: dict[str, Any] | None = None) -> CampaignConfig:
+    """Validates a config mapping (plus overrides) into a :class:`CampaignConfig`."""
     try:
         return CampaignConfig.model_validate(_merge(data, overrides or {}))
     except ValidationError as exc:

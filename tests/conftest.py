@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import re
+import zlib
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,7 @@ VARIANTS = [
 
 def scripted_p3(prompt: str, j: int) -> str:
     """Puzzle prompts get a variant; solve prompts get a wrong answer (so fitness is high)."""
-    rng = random.Random(hash((prompt, j)) & 0xFFFFFFFF)
+    rng = random.Random(zlib.crc32(f"{j}:{prompt}".encode()))  # the same in every process
     if prompt.rstrip().endswith("def g("):
         return "):\n    return None\n"
     text = rng.choice(VARIANTS).format(a=rng.randint(11, 500), b=rng.randint(2, 9))
@@ -50,3 +51,11 @@ def small_campaign(tmp_path_factory) -> Path:
     finally:
         campaign.close()
     return out
+
+
+def scripted_p3_slow(prompt: str, j: int) -> str:
+    """:func:`scripted_p3`, slowed down so a test can interrupt a batch in flight."""
+    import time
+
+    time.sleep(0.05)
+    return scripted_p3(prompt, j)

@@ -39,7 +39,7 @@ def test_overrides_are_nested_and_typed():
     ("prompts_per_iteration: 0", "prompts_per_iteration: Input should be greater than 0"),
     ("bogus_key: 1", "bogus_key: Extra inputs are not permitted"),
     ("generator: {batch_size: many}", "generator.batch_size: Input should be a valid integer"),
-    ("generator: {backend: tpu}", "generator.backend: Input should be 'transformers' or 'vllm'"),
+    ("generator: {backend: tpu}", "generator.backend: Input should be 'transformers', 'vllm' or 'scripted-stand-in'"),
     ("archive: {dims: [0, 4]}", "archive: Value error, archive.dims must be a non-empty list of positive ints"),
     ("operators: {weights: {lmx: -1}}", "operators: Value error, operator weights must be >= 0 with a positive sum"),
     ("sandbox: {timeout_s: 0}", "sandbox.timeout_s"),
@@ -113,6 +113,6 @@ def test_cli_status_of_recorded_campaign(small_campaign):
     assert "campaign summary" in r.stdout and "QD-score" in r.stdout
 
 
-def test_rerun_into_existing_campaign_is_refused(small_campaign):
+def test_run_into_a_different_campaign_is_refused(small_campaign):
     r = evo("run", "--out", small_campaign, "--iterations", "1", cwd=ROOT)
-    assert r.returncode == 2 and "already holds a campaign" in r.stderr
+    assert r.returncode == 2 and "belongs to a campaign with a different config" in r.stderr
