@@ -236,7 +236,8 @@ def rebuild_archive(store: CampaignStore, archive: Archive) -> Archive:
     then restarts from those elites with their latest re-score, and replays only the
     candidates recorded after that re-score, as the live campaign did."""
     archive.ribs.clear()
-    where, after = "verdict = 'valid' AND measures IS NOT NULL", 0
+    # add_status -1: valid, but a baseline strategy did not offer it to the archive
+    where, after = "verdict = 'valid' AND measures IS NOT NULL AND COALESCE(add_status, 0) >= 0", 0
     latest = store.db.execute("SELECT MAX(generator_version) FROM rescores").fetchone()[0]
     if latest is not None:
         rows = store.rescores(latest)

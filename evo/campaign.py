@@ -23,6 +23,7 @@ from evo.faults import crash_point
 from evo.llm import LLM, SamplingParams, load_generator
 from evo.operators import build_prompts
 from evo.sandbox import Sandbox
+from evo.strategy import NOT_OFFERED, Strategy
 from evo.timing import TimedLLM
 
 MEASURES_FILE = "measures.npz"
@@ -50,6 +51,8 @@ class Campaign:
         self.measures = self._measures()
         self.archive = rebuild_archive(self.store, Archive(self.measures, config.archive.dims, config.seed))
         self.seeds = [(c.id, c.item) for c in self.store.candidates("is_seed = 1 AND verdict = 'valid'")]
+        self.strategy = Strategy(config.strategy, self.archive)
+        self.strategy.restore(self.store, self._embed)
 
     def _check_dir(self) -> bool:
         """True when the directory holds this campaign already (same config but the
@@ -113,16 +116,17 @@ class Campaign:
         c, t0 = self.config, time.time()
         rng = np.random.default_rng([c.seed, it])
         prompts = build_prompts(self.domain, c.prompts_per_iteration, c.operators.weights,
-                                c.operators.parents, self.archive.sample, self.seeds, rng)
+                                c.operators.parents, self.strategy.sample_parents, self.seeds, rng)
         gen = c.generator
         params = SamplingParams(n=c.samples_per_prompt, temperature=gen.temperature, top_p=gen.top_p,
                                 max_new_tokens=gen.max_new_tokens, stop=self.domain.stop,
                                 seed=c.seed * 1_000_003 + it)
         outputs = self.generator.generate([p.text for p in prompts], params)
         crash_point("generate", it)
-        next_id, cands = self.store.next_id(), []
-        for prompt, samples in zip(prompts, outputs):
+        next_id, cands, groups = self.store.next_id(), [], {}
+        for group, (prompt, samples) in enumerate(zip(prompts, outputs)):
             for s in samples:
+                groups[next_id + len(cands)] = group
                 cand = Candidate(id=next_id + len(cands), iteration=it, operator=prompt.operator,
                                  parents=prompt.parents, verdict="pending", prompt=prompt.text,
                                  completion=s.text, num_tokens=s.num_tokens)
@@ -132,7 +136,7 @@ class Campaign:
                     cand.verdict, cand.reason = "parse_error", str(exc)
                 cands.append(cand)
         self._mark_duplicates(cands)
-        return self._evaluate(it, cands, t0)
+        return self._evaluate(it, cands, t0, groups)
 
     def _insert_seeds(self) -> None:
         next_id = self.store.next_id()
@@ -159,7 +163,11 @@ class Campaign:
                 c.verdict, c.reason = "duplicate", "copy of a parent or of another child in the batch"
             seen.add(key)
 
-    def _evaluate(self, it: int, cands: list[Candidate], t0: float) -> dict[str, Any]:
+    def _embed(self, items: list[dict[str, Any]]) -> np.ndarray:
+        return self.embedder.embed([self.domain.text(i) for i in items])
+
+    def _evaluate(self, it: int, cands: list[Candidate], t0: float,
+                  groups: dict[int, int] | None = None) -> dict[str, Any]:
         """Verify -> score -> describe -> insert -> record, for the pending candidates."""
         gen_s = self.generator.take_seconds()
         version = self.generator.version
@@ -175,12 +183,18 @@ class Campaign:
             c.fitness, c.fitness_parts = float(s.fitness), s.parts
         score_s = time.time() - t
         t = time.time()
-        measures = self.measures.transform(self.embedder.embed([self.domain.text(c.item) for c in valid]))
-        status, cells = self.archive.add([json.dumps(c.item) for c in valid], [c.fitness for c in valid],
-                                         measures, [c.id for c in valid])
+        emb = self._embed([c.item for c in valid])
+        offered = self.strategy.offer(valid, emb, [(groups or {}).get(c.id, c.id) for c in valid])
+        measures = self.measures.transform(emb) if valid else np.zeros((0, self.measures.dim))
         border = self.measures.on_border(measures) if valid else np.zeros(0, bool)
-        for c, m, st, cell, b in zip(valid, measures, status, cells, border):
-            c.measures, c.add_status, c.cell, c.on_border = m.tolist(), int(st), int(cell), bool(b)
+        ins = [c for c, keep in zip(valid, offered) if keep]
+        status, cells = self.archive.add([json.dumps(c.item) for c in ins], [c.fitness for c in ins],
+                                         measures[offered], [c.id for c in ins])
+        for c, m, b in zip(valid, measures, border):
+            c.measures, c.on_border, c.add_status = m.tolist(), bool(b), NOT_OFFERED
+        for c, st, cell in zip(ins, status, cells):
+            c.add_status, c.cell = int(st), int(cell)
+        self.strategy.observe(cands)
         describe_s = time.time() - t
         for c in cands:
             c.generator_version = version

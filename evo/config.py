@@ -19,14 +19,38 @@ class _Strict(BaseModel):
 class GeneratorConfig(_Strict):
     """The LLM that proposes candidates (the mutation operator's engine)."""
 
+    # "auto": vllm when CUDA and vllm are present, else transformers; "openai": any server
+    # speaking the OpenAI completions API at base_url (vllm serve, llama.cpp, Ollama).
     # "scripted-stand-in" (model = "module:function") exists for plumbing tests only
-    backend: Literal["transformers", "vllm", "scripted-stand-in"] = "transformers"
+    backend: Literal["transformers", "vllm", "openai", "auto", "scripted-stand-in"] = "transformers"
     model: str = "smollm2-135m"  # embedded alias, Hugging Face id or local folder
     batch_size: int = Field(16, gt=0)  # sequences per forward pass
     device: str = "auto"
     temperature: float = Field(0.8, ge=0)
     top_p: float = Field(0.95, gt=0, le=1)
     max_new_tokens: int = Field(160, gt=0)
+    # backend openai: the server, where its API key is (env var name), parallel requests
+    base_url: str | None = None  # e.g. http://127.0.0.1:8000/v1
+    api_key_env: str = "OPENAI_API_KEY"
+    concurrency: int = Field(8, gt=0)
+    timeout_s: float = Field(60.0, gt=0)  # per request
+    max_retries: int = Field(4, ge=0)  # connection errors, timeouts, 429 and 5xx; backoff doubles
+
+    @model_validator(mode="after")
+    def _server(self) -> GeneratorConfig:
+        if self.backend == "openai" and not self.base_url:
+            raise ValueError("generator.backend openai needs generator.base_url")
+        return self
+
+
+class ExecutorConfig(_Strict):
+    """Where evaluations (and optionally generators) run: this process, or a Ray cluster."""
+
+    kind: Literal["local", "ray"] = "local"
+    address: str | None = None  # ray: cluster address ("auto", "ray://host:10001"); None = local Ray
+    num_cpus: int | None = Field(None, gt=0)  # ray, local instance only: CPUs it may use
+    generators: int = Field(0, ge=0)  # ray: generator actors (0 = generate in this process)
+    gpus_per_generator: float = Field(1.0, ge=0)  # ray: GPUs each generator actor holds
 
 
 class OperatorConfig(_Strict):
@@ -56,6 +80,14 @@ class ArchiveConfig(_Strict):
         if not self.dims or any(d < 1 for d in self.dims):
             raise ValueError("archive.dims must be a non-empty list of positive ints")
         return self
+
+
+class StrategyConfig(_Strict):
+    """MAP-Elites, or a baseline on the same budget (see :mod:`evo.strategy`)."""
+
+    kind: Literal["map_elites", "plain", "best_of_n", "novelty"] = "map_elites"
+    selection: Literal["uniform", "curiosity"] = "uniform"  # map_elites parent selection
+    novelty_threshold: float = Field(0.85, gt=0, le=1)  # novelty: max cosine to kept items
 
 
 class DescriptorConfig(_Strict):
@@ -97,8 +129,10 @@ class CampaignConfig(_Strict):
     generator: GeneratorConfig = GeneratorConfig()
     operators: OperatorConfig = OperatorConfig()
     archive: ArchiveConfig = ArchiveConfig()
+    strategy: StrategyConfig = StrategyConfig()
     descriptor: DescriptorConfig = DescriptorConfig()
     sandbox: SandboxLimits = SandboxLimits()
+    executor: ExecutorConfig = ExecutorConfig()
     finetune: FinetuneConfig = FinetuneConfig()
 
 
