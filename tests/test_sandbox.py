@@ -25,8 +25,9 @@ HAVE_BWRAP = sandbox_pool.bwrap_problem() is None
 SECRET = "sk-evo-test-secret-0123456789"
 
 
-def sandbox_pids() -> list[int]:
-    """Processes on this machine running as one of the sandbox's private uids."""
+def sandbox_pids(uids: set[int]) -> list[int]:
+    """Processes on this machine running as one of these private uids (other sandboxes,
+    e.g. a campaign running next to the tests, use uids of their own)."""
     found = []
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -36,7 +37,7 @@ def sandbox_pids() -> list[int]:
                 uid = next(int(line.split()[1]) for line in f if line.startswith("Uid:"))
         except (OSError, StopIteration, ValueError):
             continue
-        if sandbox_pool.UID_BASE <= uid < sandbox_pool.UID_BASE + sandbox_pool.UID_SPAN:
+        if uid in uids:
             found.append(int(name))
     return found
 
@@ -60,12 +61,17 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+_seen_uids: set[int] = set()  # every private uid a worker of these tests has had
+
+
 def leftovers(sb: Sandbox | None = None) -> list[int]:
-    """Processes left by evaluations: any private-uid process, or anything a worker started
-    (besides, under bwrap, the namespace's init and the worker itself)."""
-    found = sandbox_pids()
-    for worker in sb._slots if sb is not None else []:
-        if worker is not None and worker.alive:
+    """Processes left by evaluations: any process of a private uid, or anything a worker
+    started (besides, under bwrap, the namespace's init and the worker itself)."""
+    workers = [w for w in (sb._slots if sb is not None else []) if w is not None]
+    _seen_uids.update(w.uid for w in workers if w.uid >= 0)
+    found = sandbox_pids(_seen_uids)
+    for worker in workers:
+        if worker.alive:
             below = descendants(worker.proc.pid)
             found += below[2:] if worker.mode == "bwrap" else below
     return found
@@ -75,7 +81,17 @@ def assert_no_leftovers(sb: Sandbox | None = None) -> None:
     deadline = time.monotonic() + 3
     while leftovers(sb) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert leftovers(sb) == []
+    left = leftovers(sb)
+    assert left == [], [_describe_pid(pid) for pid in left]
+
+
+def _describe_pid(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            keep = ("Name", "State", "PPid", "Uid", "NSpid")
+            return " ".join(line.strip() for line in f if line.startswith(keep))
+    except OSError:
+        return f"{pid} (gone)"
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +109,7 @@ def sb(request, secret_env):
         sandbox = Sandbox(LIMITS, isolation=request.param)
     yield sandbox
     workers = [w for w in sandbox._slots if w is not None]
+    _seen_uids.update(w.uid for w in workers if w.uid >= 0)
     sandbox.close()
     assert all(not w.alive for w in workers)
     assert_no_leftovers()
@@ -256,6 +273,29 @@ def test_fallback_says_so_loudly(caplog, monkeypatch):
     assert any("rlimits" in r.getMessage() for r in caplog.records)
 
 
+def test_missing_bwrap_falls_back_loudly_once(caplog, monkeypatch):
+    from evo.sandbox import sandbox as sandbox_module
+
+    monkeypatch.delenv("EVO_SANDBOX_ISOLATION", raising=False)
+    monkeypatch.setattr(sandbox_module, "_warned", set())
+    monkeypatch.setattr(sandbox_pool, "bwrap_problem", lambda: "bwrap is not installed")
+    one = LIMITS.model_copy(update={"workers": 1})
+    with caplog.at_level(logging.WARNING, logger="evo.sandbox"):
+        with pytest.warns(RuntimeWarning, match="NO NAMESPACE ISOLATION"):
+            with Sandbox(one) as sandbox:
+                assert sandbox.isolation == "rlimits"
+                v = sandbox.run("import os\nx = sorted(os.environ)", "x")
+                assert v.ok and "EVO_TEST_API_KEY" not in v.value
+        said = [r for r in caplog.records if "NO NAMESPACE ISOLATION" in r.getMessage()]
+        assert len(said) == 1
+        with Sandbox(one) as again:  # said once per process, not once per sandbox
+            assert again.isolation == "rlimits"
+        said = [r for r in caplog.records if "NO NAMESPACE ISOLATION" in r.getMessage()]
+        assert len(said) == 1
+    with pytest.raises(RuntimeError, match="not installed"):
+        Sandbox(one, isolation="bwrap")
+
+
 @pytest.mark.skipif(not HAVE_BWRAP, reason="bwrap unavailable")
 def test_default_is_bwrap(monkeypatch):
     monkeypatch.delenv("EVO_SANDBOX_ISOLATION", raising=False)
@@ -406,7 +446,7 @@ def test_fork_bomb_is_contained(sb):
 def test_memory_bomb(sb):
     v = sb.run("x = bytearray(10 ** 10)")
     assert v.status == "memory", v.to_dict()
-    v = sb.run("chunks = []\nwhile True:\n    chunks.append(bytearray(10 ** 7))")
+    v = sb.run("chunks = []\nwhile True:\n    chunks.append(bytearray(10 ** 7))", timeout_s=10)
     assert v.status == "memory", v.to_dict()
     assert_alive(sb)
 
