@@ -1,0 +1,188 @@
+"""Fine-tuning rounds: data -> LoRA adapter in ``DIR/adapters/round-N/`` -> swap -> re-score.
+
+A round directory holds the adapter (``adapter_config.json``, ``adapter_model.safetensors``),
+``train.jsonl`` (the exact mix it was trained on), ``pool.jsonl`` (the accumulated non-seed
+examples the next round builds on) and ``round.json``: base model, round, data hash, number
+of examples, anchors used, trainer config, metrics, re-score numbers.
+
+Each round trains a fresh adapter on the base model over the accumulated data (as STaR
+restarts from the base model each iteration), so rounds never stack adapters.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from archives import Archive, CampaignStore, Measures, rebuild_archive
+from evo.config import FinetuneConfig, validate_config
+from evo.domain import Domain, get_domain
+from evo.errors import EvoError
+from evo.finetune.data import (
+    CountTokens,
+    Example,
+    _approx_tokens,
+    data_hash,
+    item_examples,
+    merge_rounds,
+    mix_with_seeds,
+    read_examples,
+    shares,
+    write_examples,
+)
+from evo.finetune.rescore import rescore_elites
+from evo.finetune.train import token_counter, train_lora
+
+ADAPTERS = "adapters"
+ROUND_FILE = "round.json"
+POOL_FILE = "pool.jsonl"
+TRAIN_FILE = "train.jsonl"
+
+
+def round_dir(directory: str | Path, n: int) -> Path:
+    return Path(directory) / ADAPTERS / f"round-{n}"
+
+
+def latest_round(directory: str | Path) -> int:
+    """The newest finished round in ``directory`` (0: none)."""
+    done = [int(p.parent.name.split("-")[1]) for p in (Path(directory) / ADAPTERS).glob(f"round-*/{ROUND_FILE}")]
+    return max(done, default=0)
+
+
+def current_adapter(directory: str | Path) -> tuple[str, int] | None:
+    """(adapter folder, generator version) of the newest round, for resuming a campaign."""
+    n = latest_round(directory)
+    return (str(round_dir(directory, n)), n) if n else None
+
+
+def archive_examples(store: CampaignStore, archive: Archive, domain: Domain, cfg: FinetuneConfig,
+                     round_n: int, seed: int = 0, count: CountTokens = _approx_tokens) -> list[Example]:
+    """The current elites (seeds excluded: they enter through the seed anchor) as examples;
+    at most ``cfg.max_examples`` elites, drawn with a seeded RNG."""
+    ids = sorted(e["candidate_id"] for e in archive.elites())
+    cands = store.get(ids)
+    items = [(i, cands[i].item) for i in ids if not cands[i].is_seed and cands[i].item]
+    rng = np.random.default_rng([seed, round_n, 1])
+    if cfg.max_examples is not None and len(items) > cfg.max_examples:
+        items = [items[i] for i in sorted(rng.choice(len(items), cfg.max_examples, replace=False))]
+    return item_examples(domain, items, "archive", seeds=domain.seeds(), n_shots=1,
+                         solve=cfg.solve_examples, max_length=cfg.max_length, rng=rng, count=count,
+                         round=round_n)
+
+
+def run_round(directory: str | Path, domain: Domain, current: list[Example], cfg: FinetuneConfig, *,
+              base_model: str, round_n: int, seed: int = 0, count: CountTokens = _approx_tokens,
+              device: str = "auto", source: str = "archive") -> dict[str, Any]:
+    """Mixes ``current`` with earlier rounds (``accumulate``) and seed examples (``seed_share``),
+    trains the round's adapter, writes ``round.json`` and returns it."""
+    out = round_dir(directory, round_n)
+    if (out / ROUND_FILE).exists():
+        raise EvoError(f"{out} already holds a finished round")
+    previous = read_examples(round_dir(directory, round_n - 1) / POOL_FILE) if cfg.accumulate and round_n > 1 else []
+    pool = merge_rounds(previous, current)
+    rng = np.random.default_rng([seed, round_n, 2])
+    seed_examples = item_examples(domain, [(None, s) for s in domain.seeds()], "seed", seeds=domain.seeds(),
+                                  n_shots=1, solve=cfg.solve_examples, max_length=cfg.max_length, rng=rng,
+                                  count=count)
+    train = mix_with_seeds(pool, seed_examples, cfg.seed_share, rng)
+    train = [train[i] for i in rng.permutation(len(train))]
+    out.mkdir(parents=True, exist_ok=True)
+    write_examples(out / POOL_FILE, pool)
+    write_examples(out / TRAIN_FILE, train)
+    result = train_lora(base_model, train, out, cfg, seed=seed, device=device)
+    record = {
+        "round": round_n, "version": round_n, "base_model": base_model, "adapter": str(out), "source": source,
+        "data_hash": data_hash(train), "pool_hash": data_hash(pool), "n_examples": len(train),
+        "n_new_examples": len(pool) - len(previous), "mix": shares(train),
+        "anchors": {"seed_share": cfg.seed_share, "seed_examples": shares(train)["sources"].get("seed", 0),
+                    "accumulate": cfg.accumulate, "accumulated_rounds": sorted({e.round for e in pool
+                                                                               if e.round is not None}),
+                    "kl_coef": cfg.kl_coef, "kl": cfg.kl_coef > 0},
+        "finetune_config": cfg.model_dump(mode="json"),
+        "config_hash": hashlib.sha256(json.dumps(cfg.model_dump(mode="json"), sort_keys=True).encode()).hexdigest(),
+        **result, "created": time.time(),
+    }
+    (out / ROUND_FILE).write_text(json.dumps(record, indent=2))
+    return record
+
+
+def _update_record(record: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    record.update(extra)
+    (Path(record["adapter"]) / ROUND_FILE).write_text(json.dumps(record, indent=2))
+    return record
+
+
+def finetune_and_swap(campaign: Any) -> dict[str, Any]:
+    """One in-loop round on a :class:`evo.campaign.Campaign` (or anything with its attributes:
+    ``config``, ``dir``, ``store``, ``archive``, ``domain``, ``sandbox``, ``generator``):
+    trains on the elites, loads the tuned generator (version = round number), swaps it into
+    ``campaign.generator.llm``, re-scores the elites and rebuilds ``campaign.archive`` in place.
+    Returns the round's record (also in ``DIR/adapters/round-N/round.json``)."""
+    from evo.llm import load_generator
+    from evo.timing import TimedLLM
+
+    c, g = campaign.config, campaign.config.generator
+    cfg = c.finetune
+    n = latest_round(campaign.dir) + 1
+    count = token_counter(g.model) if g.backend in ("transformers", "vllm") else _approx_tokens
+    current = archive_examples(campaign.store, campaign.archive, campaign.domain, cfg, n, c.seed, count)
+    record = run_round(campaign.dir, campaign.domain, current, cfg, base_model=g.model, round_n=n,
+                       seed=c.seed, count=count, device=g.device)
+    old = campaign.generator.llm if getattr(campaign, "generator", None) is not None else None
+    if hasattr(old, "set_adapter"):  # vLLM: hot-swap the LoRA, the base weights stay loaded
+        old.set_adapter(record["adapter"], n)
+    else:  # transformers: free the old generator (GPU memory), load base + adapter
+        if old is not None:
+            campaign.generator.llm = old = None
+        gc.collect()
+        llm = load_generator(g.backend, g.model, adapter=record["adapter"], version=n,
+                             batch_size=g.batch_size, device=g.device)
+        if getattr(campaign, "generator", None) is None:
+            campaign.generator = TimedLLM(llm)
+        else:
+            campaign.generator.llm = llm
+    rescore = None
+    if cfg.rescore:
+        rescore = rescore_elites(campaign.store, campaign.archive, campaign.domain, campaign.generator,
+                                 campaign.sandbox, seed=c.seed * 7919 + 1_000_000 * n)
+        campaign.generator.take_seconds()  # re-scoring is not the next iteration's generation time
+    campaign.store.set_meta(generator_round={"round": n, "adapter": record["adapter"], "version": n})
+    return _update_record(record, rescore=rescore)
+
+
+def finetune_campaign(directory: str | Path, overrides: dict[str, Any] | None = None,
+                      rescore: bool = True) -> dict[str, Any]:
+    """``evo finetune DIR``: one round from a finished campaign directory (its stored config,
+    with ``finetune.*`` overrides), then the swap's re-score of its archive."""
+    from evo.campaign import MEASURES_FILE
+    from evo.sandbox import Sandbox
+
+    directory = Path(directory)
+    store = CampaignStore.open(directory)
+    try:
+        saved = store.get_meta("config")
+        if saved is None or not (directory / MEASURES_FILE).exists():
+            raise EvoError(f"{directory} holds no finished campaign set-up (config / {MEASURES_FILE})")
+        config = validate_config(saved, {"finetune": overrides or {}})
+        if config.finetune.rescore and not rescore:
+            config = config.model_copy(update={"finetune": config.finetune.model_copy(update={"rescore": False})})
+        archive = rebuild_archive(store, Archive(Measures.load(directory / MEASURES_FILE), config.archive.dims,
+                                                 config.seed))
+        if len(archive) == 0:
+            raise EvoError(f"{directory}: the archive is empty, nothing to fine-tune on")
+        domain = get_domain(config.domain, **config.domain_options)
+        with Sandbox(config.sandbox) as sandbox:
+            campaign = SimpleNamespace(config=config, dir=directory, store=store, archive=archive,
+                                       domain=domain, sandbox=sandbox, generator=None)
+            record = finetune_and_swap(campaign)
+            record["archive"] = archive.stats()
+        return record
+    finally:
+        store.close()

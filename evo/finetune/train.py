@@ -1,0 +1,128 @@
+"""LoRA fine-tuning of the generator with TRL's ``SFTTrainer`` and PEFT (no hand-written loop).
+
+Prompt-completion examples: the loss is on the completion only. With ``kl_coef > 0`` a small
+``SFTTrainer`` subclass adds KL(tuned || frozen base) on the completion tokens of every
+training batch (the frozen base is the same model with the LoRA adapter switched off, so it
+costs one extra forward pass and no second copy of the weights).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from evo.config import FinetuneConfig
+from evo.errors import EvoError
+from evo.finetune.data import Example
+from evo.llm.embedded import resolve_model_path
+
+
+def _kl_trainer_class():
+    from trl import SFTTrainer
+
+    class KLSFTTrainer(SFTTrainer):
+        """SFT loss + ``kl_coef`` * KL(policy || base) on the completion tokens."""
+
+        kl_coef: float = 0.0
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if not self.kl_coef or not model.training:
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            labels = inputs["labels"][:, 1:]
+            fwd = {k: v for k, v in inputs.items() if k != "labels"}
+            fwd["use_cache"] = False
+            logp = model(**fwd).logits[:, :-1].float().log_softmax(-1)
+            with torch.no_grad(), self.accelerator.unwrap_model(model).disable_adapter():
+                ref = model(**fwd).logits[:, :-1].float().log_softmax(-1)
+            mask = labels != -100
+            n = mask.sum() if num_items_in_batch is None else num_items_in_batch
+            n = torch.as_tensor(n, device=logp.device).clamp(min=1)
+            nll = -logp.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+            kl = (logp.exp() * (logp - ref)).sum(-1)
+            sft, kl = (nll * mask).sum() / n, (kl * mask).sum() / n
+            self.kl_log.append(float(kl.detach()))
+            self.sft_log.append(float(sft.detach()))
+            loss = sft + self.kl_coef * kl
+            return (loss, None) if return_outputs else loss
+
+    return KLSFTTrainer
+
+
+def device_kind(device: str = "auto") -> str:
+    return ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+
+
+def train_lora(model: str, examples: list[Example], out_dir: str | Path, cfg: FinetuneConfig, *,
+               seed: int = 0, device: str = "auto") -> dict[str, Any]:
+    """Trains a fresh LoRA adapter on ``model`` (embedded alias, HF id or folder) and saves
+    it to ``out_dir``; returns the trainer config and training metrics."""
+    if not examples:
+        raise EvoError("no training examples: the archive holds no usable elites yet")
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig
+
+    dev = device_kind(device)
+    path = resolve_model_path(model)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        base = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16 if dev == "cuda" else torch.float32)
+    except (OSError, ValueError) as exc:
+        raise EvoError(f"cannot load model '{model}' for fine-tuning: {str(exc).splitlines()[0]}") from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "right"
+    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                      target_modules="all-linear", task_type="CAUSAL_LM")
+    trainer_cfg = {
+        "per_device_train_batch_size": cfg.batch_size, "gradient_accumulation_steps": 1,
+        "num_train_epochs": cfg.epochs, "max_steps": cfg.max_steps, "learning_rate": cfg.lr,
+        "max_length": cfg.max_length, "lr_scheduler_type": "linear", "seed": seed, "data_seed": seed,
+        "bf16": dev == "cuda", "gradient_checkpointing": False, "completion_only_loss": True,
+        "packing": False, "shuffle_dataset": True,
+    }
+    data = Dataset.from_list([{"prompt": e.prompt, "completion": e.completion} for e in examples])
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    with tempfile.TemporaryDirectory(prefix="evo-sft-", dir=out_dir.parent) as scratch:
+        args = SFTConfig(output_dir=scratch, logging_steps=1, save_strategy="no", report_to="none",
+                         use_cpu=dev == "cpu", disable_tqdm=True, dataloader_pin_memory=False,
+                         dataset_num_proc=None, **trainer_cfg)
+        cls = _kl_trainer_class()
+        trainer = cls(model=base, args=args, train_dataset=data, processing_class=tokenizer, peft_config=lora)
+        trainer.kl_coef, trainer.kl_log, trainer.sft_log = cfg.kl_coef, [], []
+        t = time.time()
+        result = trainer.train()
+        train_s = time.time() - t
+        trainer.model.save_pretrained(out_dir)
+        losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    metrics = {
+        "train_s": train_s, "steps": int(result.global_step), "train_loss": float(result.training_loss),
+        "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None,
+        "examples_per_s": len(examples) * max(cfg.epochs, 1) / train_s if cfg.max_steps <= 0 and train_s
+        else result.global_step * cfg.batch_size / train_s if train_s else None,
+        "device": dev,
+    }
+    if trainer.kl_log:
+        metrics["kl_first"], metrics["kl_last"] = trainer.kl_log[0], trainer.kl_log[-1]
+        metrics["sft_last"] = trainer.sft_log[-1]
+    del trainer, base
+    return {"trainer": {**trainer_cfg, "lora": {"r": cfg.lora_r, "alpha": cfg.lora_alpha,
+                                                "dropout": cfg.lora_dropout, "target_modules": "all-linear"},
+                        "kl_coef": cfg.kl_coef, "init": "base"},
+            "metrics": metrics}
+
+
+def token_counter(model: str):
+    """Counts tokens with the model's tokenizer (to keep examples within ``max_length``)."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(resolve_model_path(model))
+    return lambda text: len(tok(text, add_special_tokens=False)["input_ids"]) + 1
