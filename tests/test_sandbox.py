@@ -11,7 +11,7 @@ import time
 import pytest
 
 from evo.sandbox import Sandbox, SandboxLimits, Verdict, run_file
-from evo.sandbox import pool as sandbox_pool
+from evo.sandbox import bwrap as sandbox_bwrap
 
 LIMITS = SandboxLimits(
     timeout_s=1.0,
@@ -21,7 +21,7 @@ LIMITS = SandboxLimits(
     max_file_bytes=65536,
     workers=2,
 )
-HAVE_BWRAP = sandbox_pool.bwrap_problem() is None
+HAVE_BWRAP = sandbox_bwrap.bwrap_problem() is None
 SECRET = "sk-evo-test-secret-0123456789"
 
 
@@ -104,7 +104,7 @@ def secret_env():
 @pytest.fixture(scope="module", params=["bwrap", "rlimits"])
 def sb(request, secret_env):
     if request.param == "bwrap" and not HAVE_BWRAP:
-        pytest.skip(f"bwrap unavailable: {sandbox_pool.bwrap_problem()}")
+        pytest.skip(f"bwrap unavailable: {sandbox_bwrap.bwrap_problem()}")
     with pytest.warns(RuntimeWarning) if request.param == "rlimits" else _nothing():
         sandbox = Sandbox(LIMITS, isolation=request.param)
     yield sandbox
@@ -278,7 +278,7 @@ def test_missing_bwrap_falls_back_loudly_once(caplog, monkeypatch):
 
     monkeypatch.delenv("EVO_SANDBOX_ISOLATION", raising=False)
     monkeypatch.setattr(sandbox_module, "_warned", set())
-    monkeypatch.setattr(sandbox_pool, "bwrap_problem", lambda: "bwrap is not installed")
+    monkeypatch.setattr(sandbox_bwrap, "bwrap_problem", lambda: "bwrap is not installed")
     one = LIMITS.model_copy(update={"workers": 1})
     with caplog.at_level(logging.WARNING, logger="evo.sandbox"):
         with pytest.warns(RuntimeWarning, match="NO NAMESPACE ISOLATION"):

@@ -11,7 +11,7 @@ import warnings
 import weakref
 from pathlib import Path
 
-from evo.sandbox import pool
+from evo.sandbox import bwrap, pool
 from evo.sandbox.batch import run_batch
 from evo.sandbox.limits import SandboxLimits
 from evo.sandbox.verdict import Verdict
@@ -43,7 +43,7 @@ def _choose_isolation(requested: str | None) -> str:
             "without root, the network and other processes are reachable)"
         )
         return "rlimits"
-    problem = pool.bwrap_problem()
+    problem = bwrap.bwrap_problem()
     if problem is None:
         return "bwrap"
     if requested == "bwrap":
@@ -71,7 +71,7 @@ class Sandbox:
     def __init__(self, limits: SandboxLimits | None = None, *, isolation: str | None = None):
         self.limits = limits or SandboxLimits()
         self._mode = _choose_isolation(isolation)
-        if self._mode == "bwrap" or (os.geteuid() == 0 and pool.python_readable_by_others()):
+        if self._mode == "bwrap" or (os.geteuid() == 0 and bwrap.python_readable_by_others()):
             self._drop_uid = True
         else:
             self._drop_uid = False
