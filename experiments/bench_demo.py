@@ -10,27 +10,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import time
 from datetime import date
 from pathlib import Path
+
+from machine import cpu_model, load_average
 
 from archives import CampaignStore
 from evo.campaign import Campaign
 from evo.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:
@@ -56,7 +47,7 @@ def main() -> None:
     tokens = sum(i["tokens"] for i in iters)
     n = summary["candidates"]
     rows = [
-        ("machine", f"{os.cpu_count()} cores, {cpu_model()}"),
+        ("machine", f"{os.cpu_count()} cores, {cpu_model()}; load average after: {load_average()}"),
         ("date", date.today().isoformat()),
         ("config", Path(args.config).name),
         ("wall time (incl. loading models)", f"{wall:.0f} s (loading {load_s:.0f} s)"),

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import logging
-import os
 import platform
 import subprocess
 import sys
@@ -24,35 +23,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from machine import cpu_model, load_average, nproc  # noqa: E402
+
 from evo.sandbox import Sandbox, SandboxLimits  # noqa: E402
 
 SOURCE = "def f(n):\n    return n * (n + 1) // 2\n"
 EXPR = "f(100)"
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_sandbox.md"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def nproc() -> str:
-    try:
-        return subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
-    except OSError:
-        return str(os.cpu_count())
-
-
-def load_average() -> str:
-    try:
-        return " / ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "unknown"
 
 
 def time_sandbox(sandbox: Sandbox, n: int) -> float:
