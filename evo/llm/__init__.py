@@ -7,7 +7,7 @@ runs offline on CPU. Any Hugging Face model id or local folder goes through the 
 
 from evo.llm.base import LLM, Generation, SamplingParams, truncate_at_stop
 from evo.llm.embedded import EMBEDDED_MODELS, resolve_model_path
-from evo.llm.factory import load_generator
+from evo.llm.factory import load_from_config, load_generator, resolve_backend
 from evo.llm.scripted import ScriptedStandInLLM
 from evo.llm.transformers_backend import TransformersLLM
 
@@ -18,7 +18,9 @@ __all__ = [
     "SamplingParams",
     "ScriptedStandInLLM",
     "TransformersLLM",
+    "load_from_config",
     "load_generator",
+    "resolve_backend",
     "resolve_model_path",
     "truncate_at_stop",
 ]

@@ -2,25 +2,47 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evo.errors import EvoError
 from evo.llm.base import LLM
 
+if TYPE_CHECKING:
+    from evo.config import CampaignConfig, GeneratorConfig
+
+BACKENDS = ("transformers", "vllm", "openai", "auto", "scripted-stand-in")
+
+
+def resolve_backend(backend: str) -> str:
+    """"auto" -> "vllm" when CUDA and vllm are both present, else "transformers"."""
+    if backend != "auto":
+        return backend
+    from evo.llm.vllm_backend import vllm_available
+
+    return "vllm" if vllm_available() else "transformers"
+
 
 def load_generator(backend: str, model: str, *, adapter: str | None = None, version: int = 0,
                    **options: Any) -> LLM:
-    """Returns an :class:`LLM` for ``backend`` ("transformers"; "vllm" on GPU machines)."""
+    """Returns an :class:`LLM` for ``backend`` (see :data:`BACKENDS`); ``options`` go to the
+    backend's constructor (``batch_size``/``device``; ``base_url``, ``concurrency`` ... for openai)."""
+    backend = resolve_backend(backend)
     if backend == "transformers":
         from evo.llm.transformers_backend import TransformersLLM
 
         return TransformersLLM(model, adapter=adapter, version=version, **options)
     if backend == "vllm":
         try:
+            import vllm  # noqa: F401  (fail here, with the hint, rather than deep inside)
+
             from evo.llm.vllm_backend import VLLMGenerator
         except ImportError as exc:
             raise EvoError(f"backend 'vllm' needs the gpu extra (pip install 'evo[gpu]'): {exc}") from None
         return VLLMGenerator(model, adapter=adapter, version=version, **options)
+    if backend == "openai":
+        from evo.llm.openai_backend import OpenAIGenerator
+
+        return OpenAIGenerator(model, adapter=adapter, version=version, **options)
     if backend == "scripted-stand-in":  # tests and benchmarks of plumbing only
         import importlib
 
@@ -32,4 +54,28 @@ def load_generator(backend: str, model: str, *, adapter: str | None = None, vers
         from evo.llm.scripted import ScriptedStandInLLM
 
         return ScriptedStandInLLM(respond, name=model, version=version)
-    raise EvoError(f"unknown generator backend '{backend}' (choose transformers or vllm)")
+    raise EvoError(f"unknown generator backend '{backend}' (choose one of {', '.join(BACKENDS)})")
+
+
+SERVER_OPTIONS = ("base_url", "api_key_env", "concurrency", "timeout_s", "max_retries")
+
+
+def generator_options(g: GeneratorConfig) -> dict[str, Any]:
+    """The constructor options of the backend ``g`` names (what :func:`load_generator` takes)."""
+    options: dict[str, Any] = {"batch_size": g.batch_size, "device": g.device}
+    if resolve_backend(g.backend) == "openai":
+        options.update({k: getattr(g, k) for k in SERVER_OPTIONS})
+    return options
+
+
+def load_from_config(config: CampaignConfig, *, adapter: str | None = None, version: int = 0) -> LLM:
+    """The campaign's generator: in this process, or on Ray actors when
+    ``executor.kind: ray`` with ``executor.generators > 0``."""
+    g, ex = config.generator, config.executor
+    if ex.kind == "ray" and ex.generators > 0:
+        from evo.distributed import RayGenerator
+
+        return RayGenerator(g.backend, g.model, actors=ex.generators, gpus_per_actor=ex.gpus_per_generator,
+                            address=ex.address, num_cpus=ex.num_cpus, adapter=adapter, version=version,
+                            **generator_options(g))
+    return load_generator(g.backend, g.model, adapter=adapter, version=version, **generator_options(g))

@@ -1,0 +1,223 @@
+"""Scale-out on Ray (the ``distributed`` extra): sandboxed evaluations as Ray tasks,
+generators as Ray actors. Ray does the scheduling, transport and fault handling; there is
+no RPC or job queue of our own.
+
+* :class:`RaySandbox` has the interface of :class:`evo.sandbox.Sandbox` (``run``,
+  ``run_many``, ``close``, a context manager). ``run_many`` cuts the jobs into a few
+  chunks per cluster CPU and runs each chunk as a Ray task (1 CPU) in whichever worker
+  process Ray picks; every worker process keeps one warm, one-worker local ``Sandbox``
+  (bwrap where the node has it) for as long as it lives. Verdicts come back in input order.
+* :class:`GeneratorActor` holds one generator (:func:`evo.llm.load_generator`), by default
+  one per GPU; :class:`RayGenerator` is an :class:`~evo.llm.LLM` that splits a batch over
+  such actors, with the seeds the single-process backends would use.
+* :func:`init_ray` connects: ``executor.address`` names a cluster ("auto", "ray://head:10001");
+  None starts (or joins) a Ray instance on this machine, as ``ray.init()`` does.
+
+Every node needs this package installed (the same version) and, for bwrap isolation,
+bubblewrap; nodes decide their own isolation (``isolation`` overrides it everywhere).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+from typing import TYPE_CHECKING, Any
+
+from evo.errors import EvoError
+from evo.sandbox import Sandbox, SandboxLimits, Verdict
+from evo.sandbox.batch import run_batch
+from evo.sandbox.sandbox import ISOLATION_ENV
+
+if TYPE_CHECKING:  # evo.llm imports torch: evaluation workers never need it
+    from evo.llm.base import Generation, SamplingParams
+
+CHUNKS_PER_CPU = 2  # run_many: tasks per cluster CPU (balances a slow chunk against overhead)
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError as exc:
+        raise EvoError(f"executor 'ray' needs the distributed extra (pip install 'evo[distributed]'): {exc}") from None
+    return ray
+
+
+def init_ray(address: str | None = None, num_cpus: int | None = None) -> Any:
+    """Connects to the Ray cluster at ``address``, or starts a local instance (``num_cpus``
+    caps it); a no-op when this process is connected already. Returns the ``ray`` module."""
+    ray = _ray()
+    if ray.is_initialized():
+        return ray
+    try:
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+        raise EvoError(f"cannot connect to {where}: {str(exc).splitlines()[0]}") from None
+    return ray
+
+
+# -- evaluations --------------------------------------------------------------------------
+_local: dict[str, Sandbox] = {}
+_local_lock = threading.Lock()
+
+
+def _local_sandbox(limits: dict[str, Any], isolation: str | None) -> Sandbox:
+    """This worker process's sandbox for these limits (one warm isolated worker)."""
+    key = json.dumps([limits, isolation], sort_keys=True)
+    with _local_lock:
+        sandbox = _local.get(key)
+        if sandbox is None:
+            sandbox = _local[key] = Sandbox(SandboxLimits(**{**limits, "workers": 1}), isolation=isolation)
+        return sandbox
+
+
+def _evaluate_chunk(limits: dict[str, Any], isolation: str | None, jobs: list[dict]) -> list[Verdict]:
+    return run_batch(_local_sandbox(limits, isolation), jobs)
+
+
+def _isolation_of(limits: dict[str, Any], isolation: str | None) -> str:
+    return _local_sandbox(limits, isolation).isolation
+
+
+class RaySandbox:
+    """:class:`evo.sandbox.Sandbox`'s interface, with every evaluation a Ray task."""
+
+    def __init__(self, limits: SandboxLimits | None = None, *, isolation: str | None = None,
+                 address: str | None = None, num_cpus: int | None = None, chunks_per_cpu: int = CHUNKS_PER_CPU) -> None:
+        self.limits = limits or SandboxLimits()
+        self._isolation = isolation or os.environ.get(ISOLATION_ENV) or None
+        self._ray = init_ray(address, num_cpus)
+        self._task = self._ray.remote(num_cpus=1, max_retries=0)(_evaluate_chunk)
+        self._chunks_per_cpu = max(1, chunks_per_cpu)
+        self._limits = self.limits.model_dump()
+        self._closed = False
+
+    @property
+    def isolation(self) -> str:
+        """The mechanism a worker node uses ("bwrap" or "rlimits"; asked of one node)."""
+        probe = self._ray.remote(num_cpus=1)(_isolation_of)
+        return self._ray.get(probe.remote(self._limits, self._isolation))
+
+    def _job(self, source: str, expr: str | None, **options: Any) -> dict:
+        return Sandbox._job(self, source, expr, **options)  # type: ignore[arg-type]  # same job format
+
+    def run(self, source: str, expr: str | None = None, *, timeout_s: float | None = None,
+            memory_mb: int | None = None) -> Verdict:
+        """Sandbox.run, as one Ray task."""
+        return self._submit([self._job(source, expr, timeout_s=timeout_s, memory_mb=memory_mb)], 1)[0]
+
+    def run_many(self, jobs: list[tuple[str, str | None]]) -> list[Verdict]:
+        """Sandbox.run_many across the cluster: verdicts in input order."""
+        if not jobs:
+            return []
+        cpus = max(1, int(self._ray.cluster_resources().get("CPU", 1)))
+        return self._submit([self._job(source, expr) for source, expr in jobs],
+                            math.ceil(len(jobs) / (cpus * self._chunks_per_cpu)))
+
+    def _submit(self, jobs: list[dict], chunk: int) -> list[Verdict]:
+        if self._closed:
+            raise RuntimeError("the sandbox is closed")
+        refs = [self._task.remote(self._limits, self._isolation, jobs[i:i + chunk])
+                for i in range(0, len(jobs), chunk)]
+        try:
+            return [v for part in self._ray.get(refs) for v in part]
+        except self._ray.exceptions.RayError as exc:
+            raise EvoError(f"a Ray evaluation task failed: {str(exc).splitlines()[0]}") from None
+
+    def close(self) -> None:
+        """Stops using the cluster (the worker processes keep their sandboxes until Ray ends)."""
+        self._closed = True
+
+    def __enter__(self) -> RaySandbox:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+
+# -- generation ---------------------------------------------------------------------------
+class GeneratorActor:
+    """One generator in its own Ray worker (``ray.remote(num_gpus=1)(GeneratorActor)``)."""
+
+    def __init__(self, backend: str, model: str, adapter: str | None = None, version: int = 0,
+                 options: dict[str, Any] | None = None) -> None:
+        from evo.llm import load_generator
+
+        self._spec = (backend, model, dict(options or {}))
+        self.llm = load_generator(backend, model, adapter=adapter, version=version, **self._spec[2])
+
+    def generate(self, prompts: list[str], params: SamplingParams) -> list[list[Generation]]:
+        return self.llm.generate(prompts, params)
+
+    def set_adapter(self, path: str | None, version: int) -> None:
+        """Hot-swaps the adapter (vLLM: a new LoRARequest); other backends reload."""
+        if hasattr(self.llm, "set_adapter"):
+            self.llm.set_adapter(path, version)
+            return
+        from evo.llm import load_generator
+
+        backend, model, options = self._spec
+        self.llm = None
+        self.llm = load_generator(backend, model, adapter=path, version=version, **options)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.llm.name, "version": self.llm.version, "pid": os.getpid()}
+
+
+class RayGenerator:
+    """An :class:`~evo.llm.LLM` over ``actors`` :class:`GeneratorActor`\\ s: a batch is cut
+    into contiguous slices, one per actor, generated in parallel and joined in order. Slice
+    ``k`` starting at prompt ``s`` gets seed ``seed + s * n``, so seeded backends (vllm,
+    openai) sample exactly what one process would."""
+
+    def __init__(self, backend: str, model: str, *, actors: int = 1, gpus_per_actor: float = 1.0,
+                 cpus_per_actor: float = 0.0, address: str | None = None, num_cpus: int | None = None,
+                 adapter: str | None = None, version: int = 0, **options: Any) -> None:
+        if actors < 1:
+            raise EvoError("RayGenerator needs at least one actor")
+        self._ray = ray = init_ray(address, num_cpus)
+        gpus = ray.cluster_resources().get("GPU", 0)
+        if gpus_per_actor * actors > gpus:
+            raise EvoError(f"{actors} generator actor(s) x {gpus_per_actor:g} GPU need more GPUs than "
+                           f"the Ray cluster has ({gpus:g}); set executor.gpus_per_generator: 0 for CPU")
+        cls = ray.remote(num_gpus=gpus_per_actor, num_cpus=cpus_per_actor)(GeneratorActor)
+        self.actors = [cls.remote(backend, model, adapter, version, options) for _ in range(actors)]
+        try:
+            info = ray.get([a.describe.remote() for a in self.actors])
+        except ray.exceptions.RayError as exc:
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, EvoError):
+                raise EvoError(str(cause)) from None
+            raise EvoError(f"a generator actor failed to start: {str(exc).splitlines()[0]}") from None
+        self.name = info[0]["name"]
+        self.version = version
+
+    def generate(self, prompts: list[str], params: SamplingParams) -> list[list[Generation]]:
+        from evo.llm.base import SamplingParams
+
+        if not prompts:
+            return []
+        size = math.ceil(len(prompts) / len(self.actors))
+        refs = []
+        for actor, start in zip(self.actors, range(0, len(prompts), size)):
+            seed = None if params.seed is None else params.seed + start * params.n
+            part = SamplingParams(**{**params.__dict__, "seed": seed})
+            refs.append(actor.generate.remote(prompts[start:start + size], part))
+        try:
+            return [row for part in self._ray.get(refs) for row in part]
+        except self._ray.exceptions.RayError as exc:
+            raise EvoError(f"a generator actor failed: {str(exc).splitlines()[0]}") from None
+
+    def set_adapter(self, path: str | None, version: int) -> None:
+        self._ray.get([a.set_adapter.remote(path, version) for a in self.actors])
+        self.version = version
+
+    def close(self) -> None:
+        for actor in self.actors:
+            self._ray.kill(actor)
+        self.actors = []
