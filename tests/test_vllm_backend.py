@@ -1,0 +1,56 @@
+"""The vLLM backend's CPU-side behaviour: a clear error without vllm, and ``auto``
+choosing transformers where there is no CUDA (the GPU path: experiments/bench_vllm.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+import pytest
+
+from evo.config import validate_config
+from evo.errors import EvoError
+from evo.llm import load_generator, resolve_backend
+from evo.llm.factory import generator_options
+from evo.llm.vllm_backend import vllm_available
+
+HAS_VLLM = importlib.util.find_spec("vllm") is not None
+
+
+def test_vllm_backend_without_vllm_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "vllm", None)  # as if the gpu extra were not installed
+    with pytest.raises(EvoError, match=r"backend 'vllm' needs the gpu extra \(pip install 'evo\[gpu\]'\)"):
+        load_generator("vllm", "Qwen/Qwen2.5-Coder-1.5B-Instruct")
+    from evo.llm.vllm_backend import VLLMGenerator
+
+    with pytest.raises(EvoError, match="gpu extra"):
+        VLLMGenerator("Qwen/Qwen2.5-Coder-1.5B-Instruct")
+
+
+def test_auto_picks_transformers_without_cuda_and_vllm():
+    import torch
+
+    if torch.cuda.is_available() and HAS_VLLM:
+        assert resolve_backend("auto") == "vllm"
+    else:
+        assert not vllm_available()
+        assert resolve_backend("auto") == "transformers"
+    assert resolve_backend("openai") == "openai"
+    cfg = validate_config({"generator": {"backend": "auto"}})
+    assert generator_options(cfg.generator) == {"batch_size": 16, "device": "auto"}
+
+
+def test_auto_picks_vllm_when_cuda_and_vllm_are_present(monkeypatch):
+    import evo.llm.vllm_backend as vb
+
+    monkeypatch.setattr(vb, "vllm_available", lambda: True)
+    assert resolve_backend("auto") == "vllm"
+    assert resolve_backend("transformers") == "transformers"  # the config's word wins
+
+
+def test_openai_options_come_from_config():
+    cfg = validate_config({"generator": {"backend": "openai", "model": "m", "base_url": "http://h:1/v1",
+                                         "concurrency": 3, "max_retries": 1}})
+    opts = generator_options(cfg.generator)
+    assert opts["base_url"] == "http://h:1/v1" and opts["concurrency"] == 3 and opts["max_retries"] == 1
+    assert opts["api_key_env"] == "OPENAI_API_KEY" and opts["timeout_s"] == 60.0
