@@ -113,6 +113,8 @@ class FinetuneConfig(_Strict):
     kl_coef: float = Field(0.0, ge=0)  # KL(tuned || frozen base) on the training batches; 0 = off
     solve_examples: bool = True  # also train on (puzzle -> verified solution)
     rescore: bool = True  # re-score the elites with the new generator after a swap
+    eval_limit: int = Field(0, ge=0)  # > 0: held-out P3 pass@k on this many test puzzles per round
+    eval_k: int = Field(4, gt=0)
 
 
 class CampaignConfig(_Strict):

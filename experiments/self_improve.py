@@ -41,9 +41,9 @@ from evo.llm import SamplingParams, load_generator
 
 def make_config(a) -> CampaignConfig:
     return CampaignConfig(
-        name="self-improve", seed=a.seed, max_seeds=16, iterations=a.base_iters,
+        name="self-improve", seed=a.seed, max_seeds=a.max_seeds, iterations=a.base_iters,
         prompts_per_iteration=a.prompts, samples_per_prompt=a.samples,
-        domain_options={"solve_attempts": 3, "solve_max_tokens": 64},
+        domain_options={"solve_attempts": a.solve_attempts, "solve_max_tokens": a.solve_tokens},
         generator={"max_new_tokens": a.max_new_tokens, "batch_size": 16},
         operators={"parents": 2}, archive={"dims": [20, 20]},
         finetune={"epochs": a.epochs, "lr": a.lr, "batch_size": 4, "max_length": a.max_length,
@@ -120,6 +120,8 @@ def main() -> None:
     ap.add_argument("--out", default="/tmp/selfimprove")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--base-iters", type=int, default=3)
+    ap.add_argument("--max-seeds", type=int, default=16)
+    ap.add_argument("--solve-attempts", type=int, default=3)
     ap.add_argument("--phase-iters", type=int, default=2)
     ap.add_argument("--prompts", type=int, default=8)
     ap.add_argument("--samples", type=int, default=2)

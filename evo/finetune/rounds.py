@@ -136,6 +136,8 @@ def finetune_and_swap(campaign: Any) -> dict[str, Any]:
     record = run_round(campaign.dir, campaign.domain, current, cfg, base_model=g.model, round_n=n,
                        seed=c.seed, count=count, device=g.device)
     old = campaign.generator.llm if getattr(campaign, "generator", None) is not None else None
+    if cfg.eval_limit and old is not None and not _heldout_rows(campaign.dir, n - 1):
+        _heldout(campaign, old, cfg, n - 1)  # the curve's starting point: the generator before this round
     if hasattr(old, "set_adapter"):  # vLLM: hot-swap the LoRA, the base weights stay loaded
         old.set_adapter(record["adapter"], n)
     else:  # transformers: free the old generator (GPU memory), load base + adapter
@@ -154,7 +156,32 @@ def finetune_and_swap(campaign: Any) -> dict[str, Any]:
                                  campaign.sandbox, seed=c.seed * 7919 + 1_000_000 * n)
         campaign.generator.take_seconds()  # re-scoring is not the next iteration's generation time
     campaign.store.set_meta(generator_round={"round": n, "adapter": record["adapter"], "version": n})
-    return _update_record(record, rescore=rescore)
+    heldout = _heldout(campaign, campaign.generator.llm, cfg, n) if cfg.eval_limit else None
+    return _update_record(record, rescore=rescore, heldout=heldout)
+
+
+def _heldout_rows(directory: Path, round_n: int) -> list[dict[str, Any]]:
+    from evo.evalsolve import HELDOUT_FILE
+
+    path = Path(directory) / HELDOUT_FILE
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+    return [r for r in rows if r["round"] == round_n]
+
+
+def _heldout(campaign: Any, llm: Any, cfg: FinetuneConfig, round_n: int) -> dict[str, Any]:
+    """Held-out pass@k of ``llm`` appended to DIR/heldout.jsonl, and the curve re-plotted."""
+    from evo.evalsolve import HELDOUT_FILE, eval_solve, load_puzzles, plot_heldout
+
+    r = eval_solve(llm, load_puzzles(split="test", limit=cfg.eval_limit), campaign.sandbox, k=cfg.eval_k,
+                   seed=campaign.config.seed)
+    row = {"model": campaign.config.generator.model, "adapter": str(round_dir(campaign.dir, round_n))
+           if round_n else None, "series": "archive" if round_n else "base", "round": round_n,
+           "split": "test", "limit": cfg.eval_limit, **r, "created": time.time()}
+    path = Path(campaign.dir) / HELDOUT_FILE
+    with path.open("a") as fh:
+        fh.write(json.dumps(row) + "\n")
+    plot_heldout(path)
+    return {k: row[k] for k in ("round", "n_puzzles", "k", "pass@1", f"pass@{cfg.eval_k}")}
 
 
 def finetune_campaign(directory: str | Path, overrides: dict[str, Any] | None = None,
