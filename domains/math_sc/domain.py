@@ -1,0 +1,165 @@
+"""Math word problems labelled by self-consistency (no ground truth).
+
+The LLM writes a question with a worked answer ending in "The answer is N." The
+verifier checks that the question parses, has a finite numeric final answer and that
+the author's arithmetic steps ("3 * 12 = 36") are right. The score samples
+``samples`` chain-of-thought answers from the current generator: the majority
+answer is the label, its vote share the confidence.
+
+Fitness trades agreement against difficulty. ``difficulty = 1 - share`` is the
+chance that one try misses the consensus. Items whose share reaches ``threshold``
+(a label one can trust) score ``0.5 + 0.5 * difficulty / (1 - threshold)`` in
+[0.5, 1]: the hardest reliable items are the best. Items below it score
+``0.5 * share / threshold`` in [0, 0.5): below every reliable item.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from domains.math_sc.parse import final_answer, normalise_number, parse_problem, render_problem
+from evo.domain import Domain, EvalContext, Score, Verification
+from evo.errors import EvoError
+from evo.llm import SamplingParams
+
+if TYPE_CHECKING:
+    from evo.sandbox import Sandbox
+
+SEEDS_FILE = Path(__file__).with_name("seeds.jsonl")
+PREAMBLE = "Math word problems with worked answers. Each answer ends with 'The answer is N.'\n\n"
+_EQUATION = re.compile(r"((?:[\d.,]+|[-+*/()×]|\s)+?)\s*=\s*(-?\d[\d,]*(?:\.\d+)?)(?!\s*[-+*/×(\d])")
+_OPS = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Constant, ast.Add, ast.Sub, ast.Mult,
+        ast.Div, ast.USub, ast.UAdd)
+
+
+def _safe_eval(expr: str) -> float | None:
+    """Evaluates ``+ - * /`` arithmetic on numbers; None for anything else."""
+    expr = re.sub(r"(?<=\d),(?=\d{3})", "", expr.replace("×", "*")).strip(" ,")
+    if not expr or len(expr) > 80 or not any(op in expr for op in "+-*/"):
+        return None
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except SyntaxError:
+        return None
+    if not all(isinstance(n, _OPS) for n in ast.walk(tree)):
+        return None
+    if any(isinstance(n, ast.Constant) and not isinstance(n.value, (int, float)) for n in ast.walk(tree)):
+        return None
+    try:
+        return float(eval(compile(tree, "<arith>", "eval"), {"__builtins__": {}}))  # noqa: S307
+    except (ArithmeticError, ValueError):
+        return None
+
+
+def wrong_step(solution: str) -> str | None:
+    """The first "a op b = c" step of the worked answer whose arithmetic is wrong."""
+    for m in _EQUATION.finditer(solution):
+        value = _safe_eval(m.group(1))
+        claimed = normalise_number(m.group(2))
+        if value is not None and claimed is not None and abs(value - float(claimed)) > 1e-6 * max(1, abs(value)) + 0.01:
+            return f"{m.group(1).strip()} = {m.group(2)}"
+    return None
+
+
+def majority(answers: list[str | None]) -> tuple[str | None, int]:
+    """The most common parsed answer (ties: the one seen first) and its votes."""
+    counts = Counter(a for a in answers if a is not None)
+    if not counts:
+        return None, 0
+    top = max(counts.values())
+    label = next(a for a in answers if a is not None and counts[a] == top)
+    return label, top
+
+
+class MathDomain(Domain):
+    name = "math"
+    preamble = PREAMBLE
+    open_prefix = "Question:"
+    stop = ["\nQuestion:", "\n\n"]
+    mutation_instructions = [
+        "a harder problem with one more step",
+        "a problem on a different everyday topic",
+        "a problem with fractions or percentages",
+        "a variant with different numbers and a twist",
+    ]
+
+    def __init__(self, seeds_file: str | None = None, samples: int = 4, threshold: float = 0.5,
+                 solve_max_tokens: int = 96, solve_shots: int = 2, check_arithmetic: bool = True) -> None:
+        if samples < 1 or not 0 < threshold < 1:
+            raise EvoError("math: samples must be >= 1 and 0 < threshold < 1")
+        self.seeds_file = Path(seeds_file) if seeds_file else SEEDS_FILE
+        self.samples, self.threshold = samples, threshold
+        self.solve_max_tokens, self.solve_shots = solve_max_tokens, solve_shots
+        self.check_arithmetic = check_arithmetic
+
+    def seeds(self) -> list[dict[str, Any]]:
+        try:
+            lines = self.seeds_file.read_text().splitlines()
+        except OSError as exc:
+            raise EvoError(f"math: cannot read seeds file {self.seeds_file}: {exc.strerror}") from None
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def render(self, item: dict[str, Any]) -> str:
+        return render_problem(item)
+
+    def text(self, item: dict[str, Any]) -> str:
+        return item["question"]
+
+    def key(self, item: dict[str, Any]) -> str:
+        return " ".join(item["question"].lower().split())
+
+    def parse(self, text: str) -> dict[str, Any]:
+        return parse_problem(text)
+
+    def from_record(self, record: dict[str, Any]) -> str:
+        return render_problem(record)
+
+    def to_messages(self, item: dict[str, Any]) -> list[dict[str, str]]:
+        return [{"role": "user", "content": item["question"]},
+                {"role": "assistant", "content": item["solution"]}]
+
+    def verify(self, items: list[dict[str, Any]], sandbox: Sandbox) -> list[Verification]:
+        out = []
+        for it in items:
+            if normalise_number(str(it.get("answer", ""))) is None:
+                out.append(Verification("invalid", "the final answer is not a finite number"))
+            elif self.check_arithmetic and (bad := wrong_step(it["solution"])):
+                out.append(Verification("invalid", f"wrong arithmetic step: {bad}"))
+            elif it["answer"] in re.findall(r"-?\d+(?:\.\d+)?", it["question"]) and len(
+                    set(re.findall(r"\d+(?:\.\d+)?", it["question"]))) <= 1:
+                out.append(Verification("trivial", "the answer is the only number in the question"))
+            else:
+                out.append(Verification("valid"))
+        return out
+
+    def solve_prompt(self, item: dict[str, Any], examples: list[dict[str, Any]]) -> str:
+        shots = "".join(render_problem(e) for e in examples)
+        return f"{PREAMBLE}{shots}Question: {item['question']}\nAnswer:"
+
+    def score(self, items: list[dict[str, Any]], ctx: EvalContext) -> list[Score]:
+        if not items:
+            return []
+        examples = self.seeds()[: self.solve_shots]
+        params = SamplingParams(n=self.samples, max_new_tokens=self.solve_max_tokens, stop=self.stop,
+                                seed=ctx.seed, temperature=0.8)
+        gens = ctx.generator.generate([self.solve_prompt(it, examples) for it in items], params)
+        out = []
+        for item, samples in zip(items, gens):
+            answers = [final_answer(s.text, fallback_last_number=True) for s in samples]
+            label, votes = majority(answers)
+            share = votes / self.samples
+            difficulty = 1.0 - share
+            if share >= self.threshold:
+                fitness = 0.5 + 0.5 * difficulty / (1.0 - self.threshold)
+            else:
+                fitness = 0.5 * share / self.threshold
+            out.append(Score(fitness=min(fitness, 1.0), parts={
+                "label": label, "confidence": share, "votes": votes, "samples": self.samples,
+                "answers": answers, "agreed": share >= self.threshold, "difficulty": difficulty,
+                "author_agrees": label == item["answer"]}))
+        return out

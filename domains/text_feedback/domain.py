@@ -1,0 +1,164 @@
+"""Open-ended text with AI feedback (Quality-Diversity through AI Feedback, QDAIF).
+
+The LLM writes short texts (stories or instructions, ``kind``); quality comes from a
+judge and diversity from the embedding (the archive). The default judge is the
+current generator's yes/no log-probability on each of ``judge_prompts`` (the text is
+put in place of ``{text}``); any Hugging Face sequence-classification reward model
+works through ``reward_model: PATH``. The fitness is the mean over every judge
+prompt (and over both judges when both are configured): several phrasings,
+averaged, are harder to game than one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from domains.text_feedback.judge import RewardModel, yes_probability
+from evo.domain import Domain, EvalContext, ParseError, Score, Verification
+from evo.errors import EvoError
+
+if TYPE_CHECKING:
+    from evo.sandbox import Sandbox
+
+SEEDS_FILE = Path(__file__).with_name("seeds.jsonl")
+KINDS = {
+    "story": ("Very short stories, two or three sentences each.\n\n", "Story:"),
+    "instruction": ("Clear, useful instructions someone could follow, one or two sentences each.\n\n",
+                    "Instruction:"),
+}
+JUDGE_PROMPTS = {
+    "story": [
+        "Here is a very short story:\n\n\"{text}\"\n\nIs this a coherent, interesting story? Answer Yes or No.",
+        "Read this text:\n\n\"{text}\"\n\nIs it well written, with a clear beginning and end? Answer Yes or No.",
+    ],
+    "instruction": [
+        "Here is an instruction:\n\n\"{text}\"\n\nIs it clear and useful? Answer Yes or No.",
+        "Read this text:\n\n\"{text}\"\n\nCould a person follow these steps without more questions? "
+        "Answer Yes or No.",
+    ],
+}
+# Texts that talk to the judge instead of doing the task.
+_INJECTION = re.compile(r"\b(answer (yes|no)|say yes|the judge|rate this|as an ai|score (of|this))\b",
+                        re.IGNORECASE)
+
+
+class TextFeedbackDomain(Domain):
+    name = "text_feedback"
+    stop = ["\n\n", "\nStory:", "\nInstruction:"]
+    mutation_instructions = [
+        "a variant with a surprising ending",
+        "a text on a completely different topic",
+        "a variant in a different tone (funny, sad, formal)",
+        "a shorter and sharper variant",
+    ]
+
+    def __init__(self, kind: str = "story", seeds_file: str | None = None,
+                 judge_prompts: list[str] | None = None, judge: str = "llm",
+                 reward_model: str | None = None, reward_question: str | None = None,
+                 judge_chat: bool = True, min_words: int = 8, max_words: int = 120) -> None:
+        if kind not in KINDS:
+            raise EvoError(f"text_feedback: kind must be one of {sorted(KINDS)}")
+        if judge not in ("llm", "reward_model", "both"):
+            raise EvoError("text_feedback: judge must be llm, reward_model or both")
+        if judge != "llm" and not reward_model:
+            raise EvoError(f"text_feedback: judge '{judge}' needs reward_model: PATH")
+        prompts = judge_prompts or JUDGE_PROMPTS[kind]
+        if not prompts or any("{text}" not in p for p in prompts):
+            raise EvoError("text_feedback: every judge prompt must contain {text}")
+        if min_words < 1 or max_words < min_words:
+            raise EvoError("text_feedback: need 1 <= min_words <= max_words")
+        self.kind, self.seeds_file = kind, Path(seeds_file) if seeds_file else SEEDS_FILE
+        self.preamble, self.label = KINDS[kind]
+        self.open_prefix = self.label
+        self.judge_prompts, self.judge = prompts, judge
+        self.reward_model_path, self.reward_question = reward_model, reward_question
+        self.judge_chat, self.min_words, self.max_words = judge_chat, min_words, max_words
+        self._reward: RewardModel | None = None
+
+    def seeds(self) -> list[dict[str, Any]]:
+        try:
+            lines = self.seeds_file.read_text().splitlines()
+        except OSError as exc:
+            raise EvoError(f"text_feedback: cannot read seeds file {self.seeds_file}: {exc.strerror}") from None
+        items = [json.loads(line) for line in lines if line.strip()]
+        return [{"text": it["text"]} for it in items if it.get("kind", self.kind) == self.kind]
+
+    def render(self, item: dict[str, Any]) -> str:
+        return f"{self.label} {item['text']}\n\n"
+
+    def text(self, item: dict[str, Any]) -> str:
+        return item["text"]
+
+    def key(self, item: dict[str, Any]) -> str:
+        return " ".join(re.sub(r"[^\w\s]", "", item["text"].lower()).split())
+
+    def parse(self, text: str) -> dict[str, Any]:
+        body = text.split(self.label, 1)[1] if text.startswith(self.label) else text
+        body = " ".join(body.split("\n\n")[0].split())
+        words = body.split()
+        if len(words) < self.min_words:
+            raise ParseError(f"text shorter than {self.min_words} words")
+        if len(words) > self.max_words:
+            raise ParseError(f"text longer than {self.max_words} words")
+        if any(ord(c) < 32 for c in body):
+            raise ParseError("control characters in the text")
+        return {"text": body}
+
+    def from_record(self, record: dict[str, Any]) -> str:
+        return f"{self.label} {record['text']}"
+
+    def to_messages(self, item: dict[str, Any]) -> list[dict[str, str]]:
+        ask = {"story": "Write a very short story (two or three sentences).",
+               "instruction": "Write one clear, useful instruction (one or two sentences)."}[self.kind]
+        return [{"role": "user", "content": ask}, {"role": "assistant", "content": item["text"]}]
+
+    def verify(self, items: list[dict[str, Any]], sandbox: Sandbox) -> list[Verification]:
+        out = []
+        for it in items:
+            text = it["text"]
+            words = re.findall(r"[A-Za-z']+", text.lower())
+            letters = sum(c.isalpha() for c in text)
+            if letters < 0.6 * len(text.replace(" ", "")):
+                out.append(Verification("invalid", "mostly not words"))
+            elif len(words) < self.min_words:
+                out.append(Verification("invalid", f"fewer than {self.min_words} words"))
+            elif len(set(words)) < 0.4 * len(words):
+                out.append(Verification("trivial", "repeats the same few words"))
+            elif _INJECTION.search(text):
+                out.append(Verification("invalid", "addresses the judge instead of doing the task"))
+            elif any(label in text for _, label in KINDS.values()):
+                out.append(Verification("invalid", "contains prompt scaffolding"))
+            else:
+                out.append(Verification("valid"))
+        return out
+
+    def _reward_model(self) -> RewardModel:
+        if self._reward is None:
+            self._reward = RewardModel(self.reward_model_path)
+        return self._reward
+
+    def score(self, items: list[dict[str, Any]], ctx: EvalContext) -> list[Score]:
+        if not items:
+            return []
+        per_item: list[dict[str, list[float]]] = [{} for _ in items]
+        if self.judge in ("llm", "both"):
+            prompts = [p.replace("{text}", it["text"]) for it in items for p in self.judge_prompts]
+            probs = yes_probability(ctx.generator, prompts, chat=self.judge_chat)
+            k = len(self.judge_prompts)
+            for i in range(len(items)):
+                per_item[i]["llm"] = probs[i * k:(i + 1) * k]
+        if self.judge in ("reward_model", "both"):
+            rewards = self._reward_model()([it["text"] for it in items], self.reward_question)
+            for i, r in enumerate(rewards):
+                per_item[i]["reward_model"] = [r]
+        out = []
+        for judged in per_item:
+            scores = [s for v in judged.values() for s in v]
+            mean = statistics.fmean(scores)
+            out.append(Score(fitness=mean, parts={
+                "quality": mean, "spread": max(scores) - min(scores), **judged}))
+        return out

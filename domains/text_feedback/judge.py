@@ -1,0 +1,106 @@
+"""Judges for AI feedback: an LLM's yes/no log-probability (as in Quality-Diversity
+through AI Feedback) or a Hugging Face sequence-classification reward model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from evo.errors import EvoError
+
+YES = ("Yes", " Yes", "yes", " yes", "YES")
+NO = ("No", " No", "no", " no", "NO")
+
+
+def _unwrap(llm: Any) -> Any:
+    """Sees through wrappers such as evo.timing.TimedLLM (which keep the model as ``.llm``)."""
+    seen = 0
+    while not hasattr(llm, "yes_probability") and not hasattr(llm, "model") and hasattr(llm, "llm") and seen < 8:
+        llm, seen = llm.llm, seen + 1
+    return llm
+
+
+def _token_ids(tokenizer: Any, words: tuple[str, ...]) -> list[int]:
+    ids = set()
+    for w in words:
+        toks = tokenizer.encode(w, add_special_tokens=False)
+        if len(toks) == 1:
+            ids.add(toks[0])
+    return sorted(ids)
+
+
+def yes_probability(llm: Any, prompts: list[str], *, chat: bool = True, batch_size: int = 8) -> list[float]:
+    """P(yes) / (P(yes) + P(no)) for the next token after each judge prompt.
+
+    Uses ``llm.yes_probability(prompts)`` when the backend has one, else the
+    ``.model`` / ``.tokenizer`` of a transformers backend; any other backend (no
+    logits) is a clear :class:`EvoError`. ``chat`` wraps each prompt in the
+    tokenizer's chat template as a user turn.
+    """
+    inner = _unwrap(llm)
+    if hasattr(inner, "yes_probability"):
+        return [float(p) for p in inner.yes_probability(prompts)]
+    model, tokenizer = getattr(inner, "model", None), getattr(inner, "tokenizer", None)
+    if model is None or tokenizer is None:
+        raise EvoError(f"the LLM judge needs log-probabilities; backend '{getattr(llm, 'name', llm)}' "
+                       "has none (use the transformers backend or a reward_model)")
+    import torch
+
+    yes, no = _token_ids(tokenizer, YES), _token_ids(tokenizer, NO)
+    if not yes or not no:
+        raise EvoError("the judge's tokenizer has no single-token 'Yes'/'No'")
+    if chat and getattr(tokenizer, "chat_template", None):
+        texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
+                                               add_generation_prompt=True) for p in prompts]
+    else:
+        texts = list(prompts)
+    side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    out: list[float] = []
+    try:
+        device = next(model.parameters()).device
+        with torch.inference_mode():
+            for start in range(0, len(texts), batch_size):
+                enc = tokenizer(texts[start:start + batch_size], return_tensors="pt", padding=True,
+                                add_special_tokens=False).to(device)
+                # left padding: positions count from each row's first real token
+                pos = (enc["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+                logits = model(**enc, position_ids=pos).logits[:, -1, :].float()
+                logp = torch.log_softmax(logits, dim=-1)
+                p_yes = torch.logsumexp(logp[:, yes], dim=-1)
+                p_no = torch.logsumexp(logp[:, no], dim=-1)
+                out += torch.sigmoid(p_yes - p_no).tolist()
+    finally:
+        tokenizer.padding_side = side
+    return out
+
+
+class RewardModel:
+    """A Hugging Face ``AutoModelForSequenceClassification`` reward model, by path or id.
+
+    One logit: ``sigmoid(logit)``; several: the softmax of the last label. Inputs are
+    ``(question, text)`` pairs when ``question`` is given, else the text alone.
+    """
+
+    def __init__(self, path: str, device: str = "cpu", max_length: int = 512) -> None:
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(path)
+            self.model = AutoModelForSequenceClassification.from_pretrained(path).to(device).eval()
+        except (OSError, ValueError) as exc:
+            raise EvoError(f"cannot load reward model '{path}': {str(exc).splitlines()[0]}") from None
+        self.device, self.max_length = device, max_length
+
+    def __call__(self, texts: list[str], question: str | None = None, batch_size: int = 8) -> list[float]:
+        import torch
+
+        out: list[float] = []
+        with torch.inference_mode():
+            for start in range(0, len(texts), batch_size):
+                chunk = texts[start:start + batch_size]
+                args = ([question] * len(chunk), chunk) if question else (chunk,)
+                enc = self.tokenizer(*args, return_tensors="pt", padding=True, truncation=True,
+                                     max_length=self.max_length).to(self.device)
+                logits = self.model(**enc).logits.float()
+                scores = torch.sigmoid(logits[:, 0]) if logits.shape[1] == 1 else logits.softmax(-1)[:, -1]
+                out += scores.tolist()
+        return out
