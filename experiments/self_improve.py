@@ -139,7 +139,10 @@ def main() -> None:
     ap.add_argument("--control-n", type=int, default=4)
     ap.add_argument("--control-max-batches", type=int, default=6)
     ap.add_argument("--no-control", action="store_true")
+    ap.add_argument("--control-from", default=None, help="run only the control arm beside this archive run")
     a = ap.parse_args()
+    if a.control_from:
+        return control_only(a)
     out = Path(a.out)
     if out.exists():
         shutil.rmtree(out)
@@ -176,39 +179,78 @@ def main() -> None:
     finally:
         campaign.close()
     if not a.no_control:
-        ctrl = Campaign(cfg, out / "control",
-                        generator=load_generator("transformers", cfg.generator.model, batch_size=16))
-        try:
-            for r in range(1, a.rounds + 1):
-                # as many new examples as the archive arm's round r added (2 per item: generate + solve)
-                want_items = (n_items[r - 1] + 1) // 2
-                items, stats = plain_samples(ctrl, ctrl.generator.llm, want_items, a, r)
-                rng = np.random.default_rng([a.seed, r, 1])
-                ex = item_examples(ctrl.domain, [(None, it) for it in items], "control", seeds=ctrl.domain.seeds(),
-                                   n_shots=1, solve=True, max_length=a.max_length, rng=rng, count=count, round=r)
-                ex = ex[: n_items[r - 1]]
-                rec = run_round(ctrl.dir, ctrl.domain, ex, cfg.finetune, base_model=cfg.generator.model,
-                                round_n=latest_round(ctrl.dir) + 1, seed=cfg.seed, count=count, source="control")
-                ctrl.generator.llm = None
-                ctrl.generator.llm = load_generator("transformers", cfg.generator.model, adapter=rec["adapter"],
-                                                    version=r, batch_size=16)
-                rs = rescore_elites(ctrl.store, ctrl.archive, ctrl.domain, ctrl.generator, ctrl.sandbox,
-                                    seed=cfg.seed * 7919 + 1_000_000 * r)
-                ctrl.generator.take_seconds()
-                ev = heldout(ctrl.generator.llm, puzzles, ctrl.sandbox, a)
-                ph = phase(ctrl, a.phase_iters)
-                res["rows"].append({"arm": "control", "round": r, "phase": ph, "heldout": ev, "sampling": stats,
-                                    "round_record": {"n_examples": rec["n_examples"],
-                                                     "n_new_examples": rec["n_new_examples"], "mix": rec["mix"],
-                                                     "anchors": rec["anchors"], "data_hash": rec["data_hash"],
-                                                     "metrics": rec["metrics"], "rescore": rs}})
-                print("control", r, json.dumps(res["rows"][-1]), flush=True)
-                save()
-        finally:
-            ctrl.close()
+        run_control(a, cfg, out, puzzles, count, lambda r: n_items[r - 1], res, save)
     res["wall_s"] = time.time() - t0
     save()
     print(table(res))
+
+
+def wait_for(path: Path, poll: float = 20.0) -> Path:
+    while not path.exists():
+        time.sleep(poll)
+    return path
+
+
+def control_only(a) -> None:
+    """--control-from RUN: the control arm in its own process, beside a running archive arm
+    (it starts from RUN's base-phase snapshot and matches RUN's example counts per round)."""
+    src, out = Path(a.control_from), Path(a.out)
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    res: dict = {"args": vars(a), "machine": f"{platform.node()} {platform.machine()}",
+                 "date": time.strftime("%Y-%m-%d %H:%M"), "rows": []}
+    save = lambda: (out / "results.json").write_text(json.dumps(res, indent=2))  # noqa: E731
+    t0 = time.time()
+    wait_for(src / "control" / MEASURES_FILE)
+    time.sleep(5)
+    shutil.copytree(src / "control", out / "control")
+    cfg = make_config(a)
+    puzzles = load_puzzles(split="test", limit=a.eval_limit, seed=a.seed)
+
+    def n_items(r: int) -> int:
+        f = wait_for(src / "archive" / "adapters" / f"round-{r}" / "round.json")
+        time.sleep(2)
+        return json.loads(f.read_text())["n_new_examples"]
+
+    run_control(a, cfg, out, puzzles, token_counter(cfg.generator.model), n_items, res, save)
+    res["wall_s"] = time.time() - t0
+    save()
+
+
+def run_control(a, cfg, out, puzzles, count, n_items, res, save) -> None:
+    """The control arm: plain-sampling data (as many examples as the archive arm's round), same trainer."""
+    ctrl = Campaign(cfg, out / "control",
+                    generator=load_generator("transformers", cfg.generator.model, batch_size=16))
+    try:
+        for r in range(1, a.rounds + 1):
+            # as many new examples as the archive arm's round r added (2 per item: generate + solve)
+            n_new = n_items(r)
+            want_items = (n_new + 1) // 2
+            items, stats = plain_samples(ctrl, ctrl.generator.llm, want_items, a, r)
+            rng = np.random.default_rng([a.seed, r, 1])
+            ex = item_examples(ctrl.domain, [(None, it) for it in items], "control", seeds=ctrl.domain.seeds(),
+                               n_shots=1, solve=True, max_length=a.max_length, rng=rng, count=count, round=r)
+            ex = ex[:n_new]
+            rec = run_round(ctrl.dir, ctrl.domain, ex, cfg.finetune, base_model=cfg.generator.model,
+                            round_n=latest_round(ctrl.dir) + 1, seed=cfg.seed, count=count, source="control")
+            ctrl.generator.llm = None
+            ctrl.generator.llm = load_generator("transformers", cfg.generator.model, adapter=rec["adapter"],
+                                                version=r, batch_size=16)
+            rs = rescore_elites(ctrl.store, ctrl.archive, ctrl.domain, ctrl.generator, ctrl.sandbox,
+                                seed=cfg.seed * 7919 + 1_000_000 * r)
+            ctrl.generator.take_seconds()
+            ev = heldout(ctrl.generator.llm, puzzles, ctrl.sandbox, a)
+            ph = phase(ctrl, a.phase_iters)
+            res["rows"].append({"arm": "control", "round": r, "phase": ph, "heldout": ev, "sampling": stats,
+                                "round_record": {"n_examples": rec["n_examples"],
+                                                 "n_new_examples": rec["n_new_examples"], "mix": rec["mix"],
+                                                 "anchors": rec["anchors"], "data_hash": rec["data_hash"],
+                                                 "metrics": rec["metrics"], "rescore": rs}})
+            print("control", r, json.dumps(res["rows"][-1]), flush=True)
+            save()
+    finally:
+        ctrl.close()
 
 
 def table(res: dict) -> str:

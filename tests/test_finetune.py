@@ -154,6 +154,7 @@ def test_rescore_keeps_both_scores_and_rebuilds_like_a_fresh_rebuild(small_campa
 
 
 # -- a real round on the embedded model --------------------------------------------------
+@pytest.mark.slow
 def test_finetune_round_saves_loads_and_changes_the_generator(small_campaign, tmp_path):
     import torch
 
