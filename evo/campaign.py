@@ -20,7 +20,7 @@ from evo.descriptor import Embedder
 from evo.domain import EvalContext, ParseError, get_domain
 from evo.errors import EvoError
 from evo.faults import crash_point
-from evo.llm import LLM, SamplingParams, load_generator
+from evo.llm import LLM, SamplingParams, load_from_config
 from evo.operators import build_prompts
 from evo.sandbox import Sandbox
 from evo.strategy import NOT_OFFERED, Strategy
@@ -41,11 +41,16 @@ class Campaign:
         self.seed_items = self.domain.seeds()
         if not self.seed_items:
             raise EvoError(f"domain '{config.domain}' has no seeds")
-        g = config.generator
-        generator = generator or load_generator(g.backend, g.model, batch_size=g.batch_size, device=g.device)
+        generator = generator or load_from_config(config)  # here, or on Ray actors (executor)
         self.generator = TimedLLM(generator)
         self.embedder = embedder or Embedder(config.descriptor.embedder)
-        self.sandbox = Sandbox(config.sandbox)
+        if config.executor.kind == "ray":  # evaluations as Ray tasks (evo[distributed])
+            from evo.distributed import RaySandbox
+
+            ex = config.executor
+            self.sandbox = RaySandbox(config.sandbox, address=ex.address, num_cpus=ex.num_cpus)
+        else:
+            self.sandbox = Sandbox(config.sandbox)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.store = CampaignStore(self.dir / STORE_FILE)
         self.measures = self._measures()
