@@ -127,14 +127,24 @@ def test_scripted_campaign(tmp_path):
     assert s["candidates"] == 12 and s["verdicts"]["parse_error"] == 6 and s["valid"] >= 1
 
 
+BAD = ["zxq vvlk qq prrt 7 7 7 ;; blorp", "the the and and of of cat cat dog the and",
+       "Buy now!!! Click here click here free free free money", "Story: Story: Story: Story:",
+       "He went. It was. They did the thing the thing the thing.", "asdf qwer zxcv uiop hjkl bnm"]
+
+
 @pytest.mark.slow
-def test_real_yes_probability_prefers_a_story_to_noise():
+def test_real_judge_prefers_seed_stories_to_garbage():
     from evo.llm import TransformersLLM
 
     llm = TransformersLLM("smollm2-135m")
-    q = "Is the following text a well-written English sentence? Answer Yes or No.\n\n"
-    good, noise = yes_probability(llm, [q + STORY, q + "zxq vvlk qq prrt 7 7 7 ;;"])
-    assert 0 < noise < 1 and 0 < good < 1 and good > noise
+    d = TextFeedbackDomain()
+    good = d.score(d.seeds()[:6], EvalContext(llm, sandbox=None))
+    bad = d.score([{"text": t} for t in BAD], EvalContext(llm, sandbox=None))
+    assert all(0 < s.fitness < 1 for s in good + bad)
+    assert sum(s.fitness for s in good) > sum(s.fitness for s in bad)
+    # left padding does not change a prompt's score
+    prompts = ["short " + STORY, STORY * 3]
+    assert yes_probability(llm, prompts) == pytest.approx([yes_probability(llm, [p])[0] for p in prompts], abs=1e-4)
 
 
 @pytest.mark.slow

@@ -30,15 +30,18 @@ KINDS = {
     "instruction": ("Clear, useful instructions someone could follow, one or two sentences each.\n\n",
                     "Instruction:"),
 }
+# Completion-style judge prompts: on the 135M default judge they separate seed stories
+# from garbage better than chat-template prompts (which it scored backwards).
 JUDGE_PROMPTS = {
     "story": [
-        "Here is a very short story:\n\n\"{text}\"\n\nIs this a coherent, interesting story? Answer Yes or No.",
-        "Read this text:\n\n\"{text}\"\n\nIs it well written, with a clear beginning and end? Answer Yes or No.",
+        "Text: \"{text}\"\nQuestion: Is this text a well-written short story? Answer Yes or No.\nAnswer:",
+        "Read this text:\n\n\"{text}\"\n\nQuestion: Is it well written, with a clear beginning and "
+        "end? Answer Yes or No.\nAnswer:",
     ],
     "instruction": [
-        "Here is an instruction:\n\n\"{text}\"\n\nIs it clear and useful? Answer Yes or No.",
-        "Read this text:\n\n\"{text}\"\n\nCould a person follow these steps without more questions? "
-        "Answer Yes or No.",
+        "Text: \"{text}\"\nQuestion: Is this a clear, useful instruction? Answer Yes or No.\nAnswer:",
+        "Read this text:\n\n\"{text}\"\n\nQuestion: Could a person follow it without more "
+        "questions? Answer Yes or No.\nAnswer:",
     ],
 }
 # Texts that talk to the judge instead of doing the task.
@@ -59,7 +62,7 @@ class TextFeedbackDomain(Domain):
     def __init__(self, kind: str = "story", seeds_file: str | None = None,
                  judge_prompts: list[str] | None = None, judge: str = "llm",
                  reward_model: str | None = None, reward_question: str | None = None,
-                 judge_chat: bool = True, min_words: int = 8, max_words: int = 120) -> None:
+                 judge_chat: bool = False, min_words: int = 8, max_words: int = 120) -> None:
         if kind not in KINDS:
             raise EvoError(f"text_feedback: kind must be one of {sorted(KINDS)}")
         if judge not in ("llm", "reward_model", "both"):
