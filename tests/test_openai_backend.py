@@ -39,12 +39,16 @@ class Stub:
     def __init__(self, fail: int = 0, status: int = 503, hang_s: float = 0.0) -> None:
         self.fail, self.status, self.hang_s = fail, status, hang_s
         self.requests: list[dict] = []
+        self.loras: list[dict] = []
         self.times: list[float] = []
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if self.path.endswith("/load_lora_adapter"):
+                    stub.loras.append(body)
+                    return self._send(200, {})
                 stub.requests.append(body)
                 stub.times.append(time.monotonic())
                 if stub.hang_s:
@@ -165,6 +169,20 @@ def test_config_needs_base_url_and_factory_builds_openai(stub_factory, monkeypat
     gen = load_generator("openai", "m", base_url=stub.url, api_key_env="EVO_TEST_KEY", concurrency=2,
                          batch_size=16, device="auto")
     assert isinstance(gen, OpenAIGenerator) and gen.client.api_key == "sk-test"
+
+
+def test_set_adapter_loads_a_local_lora_folder_into_the_server(stub_factory, tmp_path):
+    stub = stub_factory()
+    gen = OpenAIGenerator("base", stub.url)
+    gen.set_adapter(str(tmp_path), 2)  # a local adapter folder: loaded at run time
+    assert stub.loras == [{"lora_name": "evo-round-2", "lora_path": str(tmp_path.resolve())}]
+    gen.generate(["p"], SamplingParams())
+    gen.set_adapter("served-lora", 3)  # a name the server serves already
+    gen.generate(["p"], SamplingParams())
+    gen.set_adapter(None, 4)
+    gen.generate(["p"], SamplingParams())
+    assert [r["model"] for r in stub.requests] == ["evo-round-2", "served-lora", "base"]
+    assert gen.version == 4
 
 
 # -- a real server: llama.cpp serving the embedded model's GGUF ----------------------------

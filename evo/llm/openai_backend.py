@@ -21,6 +21,7 @@ import random
 import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from pathlib import Path
 from typing import Any
 
 from evo.errors import EvoError
@@ -59,7 +60,8 @@ class OpenAIGenerator:
         self._openai = openai
         # The served model name: a LoRA adapter registered with the server (e.g. `vllm serve
         # --lora-modules NAME=PATH`) is addressed by its name instead of the base model's.
-        self.name = adapter or model
+        self.model = model
+        self.name = model
         self.version = version
         self.base_url = base_url
         self.timeout_s, self.max_retries, self.backoff_s = float(timeout_s), int(max_retries), float(backoff_s)
@@ -70,10 +72,41 @@ class OpenAIGenerator:
         self._lock = threading.Lock()
         self.requests = 0  # requests sent, retries included (for tests and reports)
         self.retries = 0
+        if adapter:
+            self.set_adapter(adapter, version)
 
-    def set_adapter(self, name: str, version: int) -> None:
-        """Switches to another served model name (a LoRA adapter the server has loaded)."""
-        self.name, self.version = name, version
+    def set_adapter(self, adapter: str | None, version: int) -> None:
+        """Generates with a LoRA adapter from now on (None: the base model).
+
+        ``adapter`` is the name of an adapter the server serves already (``vllm serve
+        --lora-modules NAME=PATH``), or a local adapter folder: that one is loaded into the
+        server at run time (vLLM's ``POST /v1/load_lora_adapter``; needs ``--enable-lora`` and
+        ``VLLM_ALLOW_RUNTIME_LORA_UPDATING=True``, and the folder must be readable by the
+        server) under the name ``evo-round-VERSION``."""
+        if adapter and Path(adapter).is_dir():
+            name = f"evo-round-{version}"
+            self._load_lora(name, str(Path(adapter).resolve()))
+            adapter = name
+        self.name, self.version = adapter or self.model, version
+
+    def _load_lora(self, name: str, path: str) -> None:
+        import json
+        import urllib.error
+        import urllib.request
+
+        url = f"{self.base_url.rstrip('/')}/load_lora_adapter"
+        request = urllib.request.Request(
+            url, data=json.dumps({"lora_name": name, "lora_path": path}).encode(), method="POST",
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.client.api_key}"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s):
+                return
+        except urllib.error.HTTPError as exc:
+            raise EvoError(f"server at {self.base_url} could not load LoRA adapter {path} (HTTP {exc.code}: "
+                           f"{exc.read()[:200].decode(errors='replace')}); vllm serve needs --enable-lora "
+                           "and VLLM_ALLOW_RUNTIME_LORA_UPDATING=True") from None
+        except OSError as exc:
+            raise EvoError(f"cannot reach {url} to load LoRA adapter {path}: {exc}") from None
 
     def generate(self, prompts: list[str], params: SamplingParams) -> list[list[Generation]]:
         jobs = [(i, j) for i in range(len(prompts)) for j in range(params.n)]
