@@ -87,6 +87,24 @@ def test_seed_anchor_share_is_as_configured(share):
     assert s["sources"]["archive"] == len(archive)  # archive data is never dropped
     assert s["seed_share"] >= share and (n_seed - 1) / (len(mixed) - 1) < share  # the smallest count >= share
     assert mix_with_seeds(archive, seed_ex, 0.0, rng) == archive
+    assert mix_with_seeds([], seed_ex, share, rng) == []  # seeds alone are no round
+
+
+def test_a_round_without_elites_beyond_the_seeds_is_skipped(small_campaign, tmp_path):
+    run = _copy(small_campaign, tmp_path / "run")
+    store, cfg, _ = _open(run)
+    try:
+        seeds = list(store.candidates("is_seed = 1 AND verdict = 'valid'"))
+        only_seeds = Archive(Measures.load(run / MEASURES_FILE), cfg.archive.dims, cfg.seed)
+        only_seeds.add([json.dumps(c.item) for c in seeds], [c.fitness for c in seeds],
+                       np.array([c.measures for c in seeds]), [c.id for c in seeds])
+        camp = SimpleNamespace(config=cfg, dir=run, store=store, archive=only_seeds, domain=get_domain("p3"),
+                               sandbox=None, generator=None)
+        record = finetune_and_swap(camp)
+    finally:
+        store.close()
+    assert record["skipped"] and record["round"] == 1
+    assert not (run / "adapters").exists() and camp.generator is None
 
 
 def test_accumulation_keeps_earlier_rounds_and_hashes_track_content(small_campaign):

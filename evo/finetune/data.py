@@ -120,10 +120,10 @@ def mix_with_seeds(examples: list[Example], seed_examples: list[Example], seed_s
                    rng: np.random.Generator) -> list[Example]:
     """Adds seed examples so that they are ``seed_share`` of the result (at least; rounded
     up), drawing without replacement while the pool lasts, then with replacement."""
-    if seed_share <= 0 or not seed_examples:
-        return list(examples)
+    if seed_share <= 0 or not seed_examples or not examples:
+        return list(examples)  # an anchor is a share of a mix, not training data on its own
     n = len(examples)
-    need = math.ceil(seed_share * n / (1 - seed_share)) if n else len(seed_examples)
+    need = math.ceil(seed_share * n / (1 - seed_share))
     order = list(rng.permutation(len(seed_examples)))
     while len(order) < need:
         order += list(rng.permutation(len(seed_examples)))

@@ -87,6 +87,8 @@ def run_round(directory: str | Path, domain: Domain, current: list[Example], cfg
         raise EvoError(f"{out} already holds a finished round")
     previous = read_examples(round_dir(directory, round_n - 1) / POOL_FILE) if cfg.accumulate and round_n > 1 else []
     pool = merge_rounds(previous, current)
+    if not pool:
+        raise EvoError("nothing to fine-tune on: the archive holds no elites beyond the seeds yet")
     rng = np.random.default_rng([seed, round_n, 2])
     seed_examples = item_examples(domain, [(None, s) for s in domain.seeds()], "seed", seeds=domain.seeds(),
                                   n_shots=1, solve=cfg.solve_examples, max_length=cfg.max_length, rng=rng,
@@ -124,7 +126,8 @@ def finetune_and_swap(campaign: Any) -> dict[str, Any]:
     ``config``, ``dir``, ``store``, ``archive``, ``domain``, ``sandbox``, ``generator``):
     trains on the elites, loads the tuned generator (version = round number), swaps it into
     ``campaign.generator.llm``, re-scores the elites and rebuilds ``campaign.archive`` in place.
-    Returns the round's record (also in ``DIR/adapters/round-N/round.json``)."""
+    Returns the round's record (also in ``DIR/adapters/round-N/round.json``); when the archive
+    holds no elites beyond the seeds yet it trains nothing and returns ``{"skipped": reason}``."""
     from evo.llm import load_generator
     from evo.timing import TimedLLM
 
@@ -133,6 +136,9 @@ def finetune_and_swap(campaign: Any) -> dict[str, Any]:
     n = latest_round(campaign.dir) + 1
     count = token_counter(g.model) if g.backend in ("transformers", "vllm") else _approx_tokens
     current = archive_examples(campaign.store, campaign.archive, campaign.domain, cfg, n, c.seed, count)
+    if not current and not (cfg.accumulate and n > 1 and read_examples(round_dir(campaign.dir, n - 1) / POOL_FILE)):
+        # Nothing new to learn from: keep the generator, let evolution go on.
+        return {"round": n, "skipped": "no elites beyond the seeds yet", "created": time.time()}
     record = run_round(campaign.dir, campaign.domain, current, cfg, base_model=g.model, round_n=n,
                        seed=c.seed, count=count, device=g.device)
     old = campaign.generator.llm if getattr(campaign, "generator", None) is not None else None
