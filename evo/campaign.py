@@ -15,7 +15,7 @@ import numpy as np
 
 from archives import Archive, CampaignStore, Candidate, Measures, rebuild_archive
 from archives.store import STORE_FILE
-from evo.config import CampaignConfig, validate_config
+from evo.config import CampaignConfig, same_campaign, validate_config
 from evo.descriptor import Embedder
 from evo.domain import EvalContext, ParseError, get_domain
 from evo.errors import EvoError
@@ -64,9 +64,10 @@ class Campaign:
         iteration budget): then the run resumes it."""
         resumed = (self.dir / STORE_FILE).exists()
         if resumed:
-            # Compare validated configs, so fields added since (with defaults) don't count.
+            # Compare validated configs (fields added since, with defaults, don't count), and
+            # let runtime keys change: a campaign may move to a GPU or a cluster mid-way.
             saved = validate_config(CampaignStore.open(self.dir).get_meta("config", {}))
-            if saved.model_copy(update={"iterations": 0}) != self.config.model_copy(update={"iterations": 0}):
+            if not same_campaign(saved, self.config):
                 raise EvoError(f"{self.dir} belongs to a campaign with a different config; "
                                "resume it with --resume DIR or choose another --out")
         # Probe writability now, before minutes of model loading; leave nothing behind.

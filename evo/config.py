@@ -138,6 +138,30 @@ class CampaignConfig(_Strict):
     finetune: FinetuneConfig = FinetuneConfig()
 
 
+# Keys that say where and how fast a campaign runs, not what it is: a resumed campaign
+# may change them (move to a GPU, a server or a cluster, a longer budget).
+RUNTIME_KEYS = {
+    "iterations": None,
+    "executor": None,
+    "generator": ("backend", "batch_size", "device", "base_url", "api_key_env", "concurrency",
+                  "timeout_s", "max_retries"),
+    "sandbox": ("workers",),
+}
+
+
+def same_campaign(a: CampaignConfig, b: CampaignConfig) -> bool:
+    """Whether ``b`` may continue the campaign configured by ``a`` (runtime keys aside)."""
+    da, db = a.model_dump(), b.model_dump()
+    for key, sub in RUNTIME_KEYS.items():
+        for d in (da, db):
+            if sub is None:
+                d.pop(key, None)
+            else:
+                for k in sub:
+                    d[key].pop(k, None)
+    return da == db
+
+
 def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
     *parents, leaf = dotted.split(".")
     node = data

@@ -116,3 +116,16 @@ def test_cli_status_of_recorded_campaign(small_campaign):
 def test_run_into_a_different_campaign_is_refused(small_campaign):
     r = evo("run", "--out", small_campaign, "--iterations", "1", cwd=ROOT)
     assert r.returncode == 2 and "belongs to a campaign with a different config" in r.stderr
+
+
+def test_runtime_keys_may_change_on_resume_but_not_the_campaign():
+    from evo.config import same_campaign
+
+    base = load_config(ROOT / "experiments" / "p3_cpu.yaml")
+    moved = load_config(ROOT / "experiments" / "p3_cpu.yaml", parse_overrides([
+        "iterations=99", "generator.backend=vllm", "generator.batch_size=256", "executor.kind=ray",
+        "sandbox.workers=16"]))
+    assert same_campaign(base, moved)
+    for change in ("generator.model=other", "generator.temperature=0.1", "archive.dims=[5, 5]", "seed=3",
+                   "sandbox.timeout_s=9"):
+        assert not same_campaign(base, load_config(ROOT / "experiments" / "p3_cpu.yaml", parse_overrides([change])))
