@@ -20,6 +20,7 @@ from evo.descriptor import Embedder
 from evo.domain import EvalContext, ParseError, get_domain
 from evo.errors import EvoError
 from evo.faults import crash_point
+from evo.finetune import current_adapter, finetune_and_swap, latest_round
 from evo.llm import LLM, SamplingParams, load_from_config
 from evo.operators import build_prompts
 from evo.sandbox import Sandbox
@@ -41,7 +42,9 @@ class Campaign:
         self.seed_items = self.domain.seeds()
         if not self.seed_items:
             raise EvoError(f"domain '{config.domain}' has no seeds")
-        generator = generator or load_from_config(config)  # here, or on Ray actors (executor)
+        # here, or on Ray actors (executor); a resumed campaign continues with its latest adapter
+        adapter, version = current_adapter(self.dir) or (None, 0)
+        generator = generator or load_from_config(config, adapter=adapter, version=version)
         self.generator = TimedLLM(generator)
         self.embedder = embedder or Embedder(config.descriptor.embedder)
         if config.executor.kind == "ray":  # evaluations as Ray tasks (evo[distributed])
@@ -105,13 +108,23 @@ class Campaign:
         start = time.time()
         if not self.seeds:
             self._insert_seeds()
+        self._maybe_finetune(self.next_iteration() - 1)  # a round a crash cut short
         for it in range(self.next_iteration(), self.config.iterations + 1):
             if self.stop_requested:
                 break
             stats = self.step(it)
             if on_iteration:
                 on_iteration(stats)
+            self._maybe_finetune(it)
         return self.summary(time.time() - start)
+
+    def _maybe_finetune(self, it: int) -> None:
+        """Every ``finetune.every`` iterations: LoRA round on the elites, swap the generator in,
+        re-score the archive (see :mod:`evo.finetune`). Not after the last iteration."""
+        every = self.config.finetune.every
+        if every and 0 < it < self.config.iterations and latest_round(self.dir) < it // every:
+            finetune_and_swap(self)
+            self.strategy.archive = self.archive  # the round rebuilt the archive
 
     def next_iteration(self) -> int:
         done = self.store.last_iteration()
