@@ -1,0 +1,178 @@
+"""Commands that run and watch campaigns: ``run``, ``status``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from evo.cli.app import _fail, app, console
+
+
+@app.command()
+def run(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="campaign YAML")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="campaign directory")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="continue the campaign in DIR")] = None,
+    iterations: Annotated[int | None, typer.Option(help="override: iterations")] = None,
+    seed: Annotated[int | None, typer.Option(help="override: random seed")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override KEY=VALUE (dotted keys)")] = None,
+) -> None:
+    """Run a campaign and print its summary. Rerunning the same command on the same
+    directory resumes it; Ctrl-C finishes the current batch and stops (twice: at once)."""
+    from evo.campaign import Campaign
+    from evo.config import load_config, parse_overrides, validate_config
+
+    overrides = parse_overrides(set_ or [])
+    if iterations is not None:
+        overrides["iterations"] = iterations
+    if seed is not None:
+        overrides["seed"] = seed
+    if resume is not None:
+        from archives import CampaignStore
+
+        saved = CampaignStore.open(resume).get_meta("config")
+        if saved is None:
+            _fail(f"{resume} holds no campaign config (it never finished its set-up)")
+        cfg, out = validate_config(saved, overrides), resume
+    else:
+        if out is None:
+            _fail("--out DIR is required (or --resume DIR)")
+        cfg = load_config(config, overrides)
+    with console.status("loading model, embedder and sandbox..."):
+        campaign = Campaign(cfg, out)
+    if campaign.resumed:
+        console.print(f"resuming the campaign in {out} at iteration {campaign.next_iteration()}")
+    _stop_on_signals(campaign)
+    try:
+        with _progress() as progress:
+            task = progress.add_task("evolving", total=cfg.iterations, stats="",
+                                     completed=campaign.next_iteration() - 1)
+
+            def on_iteration(s: dict) -> None:
+                progress.update(task, completed=s["iteration"], stats=(
+                    f"elites {s['num_elites']}  cov {s['coverage']:.1%}  QD {s['qd_score']:.1f}  "
+                    f"valid {s['valid']}/{s['candidates']}"))
+
+            summary = campaign.run(on_iteration)
+    finally:
+        campaign.close()
+    _print_summary(summary)
+    if campaign.stop_requested and summary["iterations"] < cfg.iterations:
+        console.print(f"stopped after iteration {summary['iterations']}; everything is saved. "
+                      f"Resume with: evo run --resume {out}")
+
+
+def _stop_on_signals(campaign) -> None:
+    """First SIGINT/SIGTERM: finish the batch in flight, save, exit 0. Second: stop now
+    (the store's transactions keep it consistent; the batch in flight is lost)."""
+    import signal
+
+    def handler(signum, frame):
+        if campaign.stop_requested:
+            raise KeyboardInterrupt
+        campaign.stop_requested = True
+        console.print("stopping after the current batch (Ctrl-C again to stop at once)...")
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                    TextColumn("{task.fields[stats]}"), console=console)
+
+
+def _print_summary(s: dict) -> None:
+    Console().print(_summary_table(s))
+
+
+def _summary_table(s: dict) -> Table:
+    table = Table(title="campaign summary", show_header=False)
+    rows = [
+        ("elites", f"{s['num_elites']} ({s['evolved_elites']} evolved, the rest seeds)"),
+        ("coverage", f"{s['coverage']:.1%}"),
+        ("QD-score", f"{s['qd_score']:.2f}"),
+        ("max fitness", f"{s['obj_max']:.3f}"),
+        ("valid rate", f"{s['valid_rate']:.1%} ({s['valid']}/{s['candidates']} generated)"),
+        ("verdicts", ", ".join(f"{k} {v}" for k, v in sorted(s["verdicts"].items())) or "-"),
+        ("on border", str(s["border"])),
+        ("iterations", str(s["iterations"])),
+        ("wall time", f"{s['wall_s']:.1f} s"),
+        ("files", s["directory"]),
+    ]
+    for k, v in rows:
+        table.add_row(k, v)
+    return table
+
+
+@app.command()
+def status(
+    directory: Annotated[Path, typer.Argument(help="campaign directory")],
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="re-render every few seconds until "
+                                         "the campaign finishes (Ctrl-C stops watching)")] = False,
+    interval: Annotated[float, typer.Option(help="--follow: seconds between refreshes")] = 3.0,
+) -> None:
+    """Per-iteration stats and the summary of a campaign (--follow: watch a running one)."""
+    view, done = _status_view(directory, last=20 if follow else None)
+    if not follow:
+        Console().print(view)
+        return
+    import time
+
+    from rich.live import Live
+
+    try:
+        with Live(view, console=Console(), auto_refresh=False, vertical_overflow="visible") as live:
+            while not done:
+                time.sleep(interval)
+                view, done = _status_view(directory, last=20)
+                live.update(view, refresh=True)
+    except KeyboardInterrupt:
+        pass
+
+
+def _status_view(directory: Path, last: int | None = None):
+    """(renderable, finished?): the iteration table (the ``last`` rows), progress and summary."""
+    from rich.console import Group
+    from rich.progress_bar import ProgressBar
+
+    from archives import Archive, CampaignStore, Measures, rebuild_archive
+    from evo.campaign import MEASURES_FILE, summarize
+
+    store = CampaignStore.open(directory)
+    try:
+        cfg = store.get_meta("config") or {}
+        if not (directory / MEASURES_FILE).exists():
+            _fail(f"{directory} has no {MEASURES_FILE}; the campaign never finished its set-up")
+        archive = rebuild_archive(store, Archive(Measures.load(directory / MEASURES_FILE),
+                                                 cfg.get("archive", {}).get("dims"), cfg.get("seed", 0)))
+        iters = store.iterations()
+        table = Table(title=f"{cfg.get('name', 'campaign')} ({cfg.get('domain', '?')})")
+        for col in ("iter", "cands", "valid", "added", "elites", "coverage", "QD", "max", "wall s"):
+            table.add_column(col, justify="right")
+        for it in iters[-last:] if last else iters:
+            table.add_row(str(it["iteration"]), str(it["candidates"]), str(it["valid"]), str(it["added"]),
+                          str(it["num_elites"]), f"{it['coverage']:.1%}", f"{it['qd_score']:.2f}",
+                          f"{it['obj_max']:.2f}", f"{it['wall_s']:.1f}")
+        summary = summarize(store, archive, directory)
+    finally:
+        store.close()
+    total, done = int(cfg.get("iterations", 0)), summary["iterations"]
+    line = Table.grid(padding=(0, 1))
+    line.add_row(f"iteration {done}/{total or '?'}", ProgressBar(total=max(total, 1), completed=done, width=40))
+    return Group(table, line, _summary_table(summary)), bool(total) and done >= total
+
+

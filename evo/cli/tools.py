@@ -1,0 +1,136 @@
+"""Commands around the loop: ``verify``, ``sandbox``, ``finetune``, ``eval-solve``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from evo.cli.app import _fail, app, console
+
+
+@app.command()
+def verify(
+    domain: Annotated[str, typer.Argument(help="domain name, e.g. p3")],
+    file: Annotated[Path, typer.Argument(help="JSONL file, one item per line")],
+) -> None:
+    """Verify items from a JSONL file; prints one JSON verdict per line."""
+    from evo.domain import ParseError, Verification, get_domain
+    from evo.sandbox import Sandbox
+
+    dom = get_domain(domain)
+    try:
+        lines = file.read_text().splitlines()
+    except OSError as exc:
+        _fail(f"cannot read {file}: {exc.strerror}")
+    results: list[Verification | None] = []
+    items, where = [], []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+            item = dom.parse(dom.from_record(raw))
+        except (json.JSONDecodeError, ParseError, TypeError, KeyError) as exc:
+            results.append(Verification("invalid", f"line {n}: {type(exc).__name__}: {exc}"))
+            continue
+        results.append(None)
+        where.append(len(results) - 1)
+        items.append(item)
+    with Sandbox() as sandbox:
+        for i, v in zip(where, dom.verify(items, sandbox)):
+            results[i] = v
+    for v in results:
+        print(json.dumps({"verdict": v.verdict, "reason": v.reason}))
+
+
+@app.command()
+def sandbox(
+    file: Annotated[Path, typer.Argument(help="Python file to run")],
+    timeout: Annotated[float, typer.Option(help="wall-time limit, seconds")] = 2.0,
+    memory: Annotated[int, typer.Option(help="memory limit, MB")] = 512,
+) -> None:
+    """Run one file under the sandbox's default limits; prints the verdict as JSON."""
+    from evo.sandbox import SandboxLimits, run_file
+
+    if not file.is_file():
+        _fail(f"no such file: {file}")
+    print(json.dumps(run_file(file, SandboxLimits(timeout_s=timeout, memory_mb=memory)).to_dict()))
+
+
+
+@app.command()
+def finetune(
+    directory: Annotated[Path, typer.Argument(help="campaign directory (a finished or paused campaign)")],
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="override a finetune setting KEY=VALUE, e.g. --set max_steps=20 --set kl_coef=0.1")] = None,
+    no_rescore: Annotated[bool, typer.Option("--no-rescore", help="skip re-scoring the elites")] = False,
+    eval_limit: Annotated[int | None, typer.Option(
+        help="then run eval-solve on N held-out test puzzles (appends to DIR/heldout.jsonl)")] = None,
+    k: Annotated[int, typer.Option(help="eval-solve: samples per puzzle")] = 4,
+) -> None:
+    """One self-improvement round: LoRA fine-tune the generator on the campaign's elites
+    (plus seed anchors), save the adapter to DIR/adapters/round-N/, re-score the archive."""
+    from evo.config import parse_overrides
+    from evo.finetune import finetune_campaign
+
+    overrides = parse_overrides(set_ or [])
+    with console.status("fine-tuning (LoRA via TRL; minutes on CPU)..."):
+        record = finetune_campaign(directory, overrides, rescore=not no_rescore)
+    m, rs = record["metrics"], record.get("rescore")
+    table = Table(title=f"finetune round {record['round']} -> {record['adapter']}", show_header=False)
+    rows = [("examples", f"{record['n_examples']} ({record['n_new_examples']} new, "
+                         f"seed share {record['mix']['seed_share']:.0%})"),
+            ("anchors", ", ".join(f"{k} {v}" for k, v in record["anchors"].items())),
+            ("data hash", record["data_hash"][:16]),
+            ("steps / loss", f"{m['steps']} / {m['first_loss']} -> {m['last_loss']}"),
+            ("train time", f"{m['train_s']:.1f} s on {m['device']}")]
+    if rs:
+        rows.append(("re-score", f"{rs['elites']} elites, mean fitness {rs['mean_fitness_before']:.3f} -> "
+                                 f"{rs['mean_fitness_after']:.3f}, QD {rs['qd_score_before']:.2f} -> "
+                                 f"{rs['qd_score_after']:.2f}"))
+    for key, value in rows:
+        table.add_row(key, str(value))
+    Console().print(table)
+    if eval_limit:
+        from evo.evalsolve import HELDOUT_FILE, run_eval_solve
+
+        with console.status(f"eval-solve on {eval_limit} held-out puzzles..."):
+            r = run_eval_solve(record["adapter"], limit=eval_limit, k=k, out=directory / HELDOUT_FILE)
+        print(json.dumps({key: r[key] for key in ("series", "round", "n_puzzles", "pass@1", f"pass@{k}")}))
+
+
+@app.command("eval-solve")
+def eval_solve_cmd(
+    model: Annotated[str, typer.Option("--model", "-m", help="base model (alias, HF id, folder) or an "
+                                       "adapter folder (DIR/adapters/round-N)")] = "smollm2-135m",
+    split: Annotated[str, typer.Option(help="P3 split: test (held-out) or train")] = "test",
+    limit: Annotated[int | None, typer.Option(help="first N puzzles (one per family, seeded order)")] = None,
+    k: Annotated[int, typer.Option(help="samples per puzzle (pass@1 and pass@k)")] = 4,
+    data: Annotated[Path | None, typer.Option(help="P3 data folder [default: ../shared/data/p3]")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="append the result to this JSONL "
+                                             "[default: DIR/heldout.jsonl for an adapter in DIR]")] = None,
+    series: Annotated[str, typer.Option(help="curve name in the plot, e.g. archive or control")] = "archive",
+    max_new_tokens: Annotated[int, typer.Option(help="tokens per solution")] = 96,
+    seed: Annotated[int, typer.Option(help="sampling and puzzle-order seed")] = 0,
+    plot: Annotated[bool, typer.Option("--plot", help="then plot the curve of --out (PNG beside it)")] = False,
+) -> None:
+    """Held-out pass@k: sample k solutions per P3 puzzle of the split, verify them in the sandbox."""
+    from evo.evalsolve import HELDOUT_FILE, plot_heldout, resolve_model, run_eval_solve
+
+    _, adapter = resolve_model(model)
+    if out is None and adapter and Path(adapter).parent.name == "adapters":
+        out = Path(adapter).parent.parent / HELDOUT_FILE
+    with console.status("sampling and verifying solutions..."):
+        r = run_eval_solve(model, split=split, limit=limit, k=k, data_dir=data, out=out, series=series,
+                           max_new_tokens=max_new_tokens, seed=seed)
+    print(json.dumps({key: r[key] for key in ("model", "adapter", "series", "round", "split", "n_puzzles",
+                                              "parsed_rate", "pass@1", f"pass@{k}", "wall_s")}))
+    if plot and out is not None:
+        print(plot_heldout(out))
+
+
