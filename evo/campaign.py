@@ -42,6 +42,7 @@ class Campaign:
         self.seed_items = self.domain.seeds()
         if not self.seed_items:
             raise EvoError(f"domain '{config.domain}' has no seeds")
+        self._seed_keys = {self.domain.key(s) for s in self.seed_items}
         # here, or on Ray actors (executor); a resumed campaign continues with its latest adapter
         adapter, version = current_adapter(self.dir) or (None, 0)
         generator = generator or load_from_config(config, adapter=adapter, version=version)
@@ -171,15 +172,16 @@ class Campaign:
             raise EvoError("no seed passed verification; check the domain's seeds")
 
     def _mark_duplicates(self, cands: list[Candidate]) -> None:
-        """A copy of a parent (or of a sibling) is not a new candidate."""
+        """A copy of a seed, a parent or a sibling is not a new candidate."""
         parents = self.store.get(sorted({p for c in cands for p in c.parents}))
         seen = {self.domain.key(p.item) for p in parents.values() if p.item}
+        seen |= self._seed_keys
         for c in cands:
             if c.verdict != "pending":
                 continue
             key = self.domain.key(c.item)
             if key in seen:
-                c.verdict, c.reason = "duplicate", "copy of a parent or of another child in the batch"
+                c.verdict, c.reason = "duplicate", "copy of a seed, a parent or another child in the batch"
             seen.add(key)
 
     def _embed(self, items: list[dict[str, Any]]) -> np.ndarray:

@@ -86,3 +86,11 @@ def test_shipped_seeds_parse_and_come_from_train_families():
         assert not {s["name"].split(":")[0] for s in seeds} & test_families
     for s in seeds:
         assert parse_puzzle(s["f"] + "\n\n" + s["g"])["ans_type"] == s["ans_type"]
+
+
+def test_same_f_with_another_g_is_the_same_puzzle():
+    dom = P3Domain()
+    a = parse_puzzle("def f(s: str):\n    return s.count('o') == 9  # nine\ndef g():\n    return 'o' * 9")
+    b = parse_puzzle("def f(s: str) -> bool:\n    return s.count( 'o' )==9\ndef g():\n    return 'oo' * 4 + 'o'")
+    c = parse_puzzle("def f(s: str):\n    return s.count('o') == 8\ndef g():\n    return 'o' * 8")
+    assert dom.key(a) == dom.key(b) != dom.key(c)

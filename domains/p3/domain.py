@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from domains.p3.parse import parse_puzzle
+from domains.p3.parse import normalised_puzzle, parse_puzzle
 from domains.p3.verify import check_expr, puzzle_program, to_verification, verify_puzzles
 from evo.domain import Domain, EvalContext, ParseError, Score, Verification
 from evo.errors import EvoError
@@ -69,6 +69,11 @@ class P3Domain(Domain):
 
     def text(self, item: dict[str, Any]) -> str:
         return item["f"]  # the puzzle is what a user sees; solutions vary freely
+
+    def key(self, item: dict[str, Any]) -> str:
+        """A puzzle is its ``f``: the same ``f`` with another ``g`` is the same puzzle.
+        Normalised through the AST (formatting, comments and the return annotation go)."""
+        return normalised_puzzle(item["f"])
 
     def parse(self, text: str) -> dict[str, Any]:
         return parse_puzzle(text)

@@ -105,3 +105,15 @@ def parse_puzzle(text: str) -> dict[str, str]:
         raise ParseError("g must be callable with no arguments")
     f_src = "\n".join(imports + [ast.unparse(f)])
     return {"f": f_src, "g": ast.unparse(g), "ans_type": ans_type}
+
+
+def normalised_puzzle(f_src: str) -> str:
+    """``f`` without formatting, comments or return annotation (for duplicate checks)."""
+    try:
+        tree = ast.parse(f_src)
+    except SyntaxError:
+        return " ".join(f_src.split())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef):
+            node.returns = None
+    return ast.unparse(tree)
