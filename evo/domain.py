@@ -9,8 +9,10 @@ it finds them by name through the ``evo.domains`` entry-point group, or by a
 from __future__ import annotations
 
 import importlib
+import json
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evo.errors import EvoError
@@ -110,6 +112,22 @@ class Domain:
         ask = self.preamble.strip() or f"Write a new {self.name} example."
         return [{"role": "user", "content": ask},
                 {"role": "assistant", "content": self.render(item).strip()}]
+
+
+def read_seeds(path: str | Path, domain: str) -> list[dict[str, Any]]:
+    """A domain's seeds file: one JSON object per line (blank lines skipped)."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as exc:
+        raise EvoError(f"{domain}: cannot read seeds file {path}: {exc.strerror}") from None
+    items = []
+    for n, line in enumerate(lines, 1):
+        if line.strip():
+            try:
+                items.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise EvoError(f"{domain}: seeds file {path} line {n} is not JSON: {exc.msg}") from None
+    return items
 
 
 def available_domains() -> list[str]:

@@ -94,3 +94,14 @@ def test_same_f_with_another_g_is_the_same_puzzle():
     b = parse_puzzle("def f(s: str) -> bool:\n    return s.count( 'o' )==9\ndef g():\n    return 'oo' * 4 + 'o'")
     c = parse_puzzle("def f(s: str):\n    return s.count('o') == 8\ndef g():\n    return 'o' * 8")
     assert dom.key(a) == dom.key(b) != dom.key(c)
+
+
+def test_malformed_or_missing_seeds_file_is_one_clear_error(tmp_path):
+    from evo.errors import EvoError
+
+    bad = tmp_path / "seeds.jsonl"
+    bad.write_text('{"f": "def f(x: int): return x == 3", "g": "def g(): return 3", "ans_type": "int"}\n{oops\n')
+    with pytest.raises(EvoError, match="p3: seeds file .* line 2 is not JSON"):
+        P3Domain(seeds_file=str(bad)).seeds()
+    with pytest.raises(EvoError, match="p3: cannot read seeds file"):
+        P3Domain(seeds_file=str(tmp_path / "missing.jsonl")).seeds()

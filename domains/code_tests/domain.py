@@ -11,13 +11,12 @@ and the signature only, that fail the tests).
 from __future__ import annotations
 
 import ast
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from domains.code_tests.parse import parse_item, render_item
 from domains.code_tests.verify import passed, test_job, tests_of, verify_items
-from evo.domain import Domain, EvalContext, Score, Verification
+from evo.domain import Domain, EvalContext, Score, Verification, read_seeds
 from evo.errors import EvoError
 from evo.llm import SamplingParams
 
@@ -64,11 +63,7 @@ class CodeTestsDomain(Domain):
         self._mutation: dict[str, dict[str, Any]] = {}  # key -> verify's mutant stats
 
     def seeds(self) -> list[dict[str, Any]]:
-        try:
-            lines = self.seeds_file.read_text().splitlines()
-        except OSError as exc:
-            raise EvoError(f"code_tests: cannot read seeds file {self.seeds_file}: {exc.strerror}") from None
-        return [json.loads(line) for line in lines if line.strip()]
+        return read_seeds(self.seeds_file, "code_tests")
 
     def render(self, item: dict[str, Any]) -> str:
         return render_item(item)

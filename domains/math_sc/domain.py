@@ -16,14 +16,13 @@ chance that one try misses the consensus. Items whose share reaches ``threshold`
 from __future__ import annotations
 
 import ast
-import json
 import re
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from domains.math_sc.parse import final_answer, normalise_number, parse_problem, render_problem
-from evo.domain import Domain, EvalContext, Score, Verification
+from evo.domain import Domain, EvalContext, Score, Verification, read_seeds
 from evo.errors import EvoError
 from evo.llm import SamplingParams
 
@@ -98,11 +97,7 @@ class MathDomain(Domain):
         self.check_arithmetic = check_arithmetic
 
     def seeds(self) -> list[dict[str, Any]]:
-        try:
-            lines = self.seeds_file.read_text().splitlines()
-        except OSError as exc:
-            raise EvoError(f"math: cannot read seeds file {self.seeds_file}: {exc.strerror}") from None
-        return [json.loads(line) for line in lines if line.strip()]
+        return read_seeds(self.seeds_file, "math")
 
     def render(self, item: dict[str, Any]) -> str:
         return render_problem(item)

@@ -8,13 +8,12 @@ that fail.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from domains.p3.parse import normalised_puzzle, parse_puzzle
 from domains.p3.verify import check_expr, puzzle_program, to_verification, verify_puzzles
-from evo.domain import Domain, EvalContext, ParseError, Score, Verification
+from evo.domain import Domain, EvalContext, ParseError, Score, Verification, read_seeds
 from evo.errors import EvoError
 from evo.llm import SamplingParams
 
@@ -57,12 +56,7 @@ class P3Domain(Domain):
         self.solve_shots = solve_shots
 
     def seeds(self) -> list[dict[str, Any]]:
-        try:
-            lines = self.seeds_file.read_text().splitlines()
-        except OSError as exc:
-            raise EvoError(f"p3: cannot read seeds file {self.seeds_file}: {exc.strerror}") from None
-        items = [json.loads(line) for line in lines if line.strip()]
-        return items
+        return read_seeds(self.seeds_file, "p3")
 
     def render(self, item: dict[str, Any]) -> str:
         return render_puzzle(item)

@@ -11,14 +11,13 @@ averaged, are harder to game than one.
 
 from __future__ import annotations
 
-import json
 import re
 import statistics
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from domains.text_feedback.judge import RewardModel, yes_probability
-from evo.domain import Domain, EvalContext, ParseError, Score, Verification
+from evo.domain import Domain, EvalContext, ParseError, Score, Verification, read_seeds
 from evo.errors import EvoError
 
 if TYPE_CHECKING:
@@ -83,11 +82,7 @@ class TextFeedbackDomain(Domain):
         self._reward: RewardModel | None = None
 
     def seeds(self) -> list[dict[str, Any]]:
-        try:
-            lines = self.seeds_file.read_text().splitlines()
-        except OSError as exc:
-            raise EvoError(f"text_feedback: cannot read seeds file {self.seeds_file}: {exc.strerror}") from None
-        items = [json.loads(line) for line in lines if line.strip()]
+        items = read_seeds(self.seeds_file, "text_feedback")
         return [{"text": it["text"]} for it in items if it.get("kind", self.kind) == self.kind]
 
     def render(self, item: dict[str, Any]) -> str:
