@@ -37,11 +37,11 @@ def _distinct_valid_cells(directory: Path) -> int:
 @pytest.fixture()
 def planted(small_campaign, tmp_path):
     """A copy of the campaign with planted rows: 3 exact duplicates (whitespace changes
-    only), 3 near-duplicates (same puzzle, another solution), 2 low-fitness copies and
+    only), 3 near-duplicates (a dead statement added to f), 2 low-fitness copies and
     1 broken puzzle still marked valid. Returns (dir, {kind: [ids]}, {near id: original})."""
     d = tmp_path / "camp"
     shutil.copytree(small_campaign, d)
-    base = export_campaign(d, tmp_path / "base", include_history=True, dedup=0.99)
+    base = export_campaign(d, tmp_path / "base", include_history=True, dedup=0.97)
     kept = [r for r in _jsonl(tmp_path / "base" / "train.jsonl") if not r["is_seed"]]
     assert base["exported"] == len(kept) + base["seeds"] and len(kept) >= 3
     store = CampaignStore.open(d)
@@ -59,9 +59,10 @@ def planted(small_campaign, tmp_path):
             f, g = o.item["f"], o.item["g"]
             plant("exact", o, {**o.item, "f": f.replace("\n", "\n\n") + "  ", "g": "  " + g})
             pairs[nid] = o.id
-            plant("near", o, {**o.item, "g": g + "\n    # another way to say it"})
+            # same puzzle text but for a dead statement: another AST, a near-identical embedding
+            plant("near", o, {**o.item, "f": f + "\n    pass"})
         for o in list(originals.values())[:2]:
-            plant("low", o, {**o.item, "f": o.item["f"] + "\n    # low"}, fitness=0.25)
+            plant("low", o, {**o.item, "f": o.item["f"] + "\n    _low = 0"}, fitness=0.25)
         o = next(iter(originals.values()))
         plant("broken", o, {**o.item, "f": "def f(x):\n    return x is None and False",
                             "g": "def g():\n    return None"})
@@ -132,7 +133,7 @@ def test_parquet_no_seeds(small_campaign, tmp_path):
 
 def test_dedup_removes_planted_duplicates(planted, tmp_path):
     d, ids, _, base = planted
-    stats = export_campaign(d, tmp_path / "out", include_history=True, dedup=0.99)
+    stats = export_campaign(d, tmp_path / "out", include_history=True, dedup=0.97)
     rows = _jsonl(tmp_path / "out" / "train.jsonl")
     out_ids = {r["id"] for r in rows}
     assert stats["removed_exact"] == base["removed_exact"] + 3
@@ -166,7 +167,7 @@ def test_split_keeps_near_duplicates_together(planted, tmp_path):
     for seed in range(3):
         out = tmp_path / f"s{seed}"
         export_campaign(d, out, format="hf", include_history=True, split=0.5, seed=seed,
-                        split_threshold=0.99)
+                        split_threshold=0.97)
         dd = load_from_disk(str(out))
         side = {i: name for name in dd for i in dd[name]["id"]}
         assert len(side) == sum(len(dd[n]) for n in dd)
