@@ -120,11 +120,13 @@ def worker_command(mode: str, uid: int, scratch_root: str, scratch_bytes: int) -
         *_NAMESPACES,
         "--die-with-parent",
         "--new-session",
-        *_filesystem_args(),
+        # The private /tmp first: binds that follow may live under /tmp (a checkout or
+        # venv in /tmp) and must be mounted on top of it, not hidden by it.
         "--size",
         str(scratch_bytes),
         "--tmpfs",
         "/tmp",
+        *_filesystem_args(),
         "--proc",
         "/proc",
         "--dev",
