@@ -117,12 +117,18 @@ def assert_consistent(out, per_iteration):
     assert all(n == per_iteration for _, n in rows)  # and never half a batch
 
 
-def test_first_ctrl_c_finishes_the_batch_and_exits_0(tmp_path):
+def start_slow_campaign(tmp_path):
+    """A 40-iteration campaign with a slowed stand-in, started and past its first iteration."""
     cfg = write_config(tmp_path, iterations=40, generator={"backend": "scripted-stand-in",
                                                            "model": "tests.conftest:scripted_p3_slow"})
     out = tmp_path / "run"
     proc = evo_run("--config", cfg, "--out", out, wait=False)
     wait_for_iteration(out, 1, proc)
+    return out, proc
+
+
+def test_first_ctrl_c_finishes_the_batch_and_exits_0(tmp_path):
+    out, proc = start_slow_campaign(tmp_path)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
@@ -136,11 +142,7 @@ def test_first_ctrl_c_finishes_the_batch_and_exits_0(tmp_path):
 
 
 def test_second_ctrl_c_stops_at_once_without_corrupting(tmp_path):
-    cfg = write_config(tmp_path, iterations=40, generator={"backend": "scripted-stand-in",
-                                                           "model": "tests.conftest:scripted_p3_slow"})
-    out = tmp_path / "run"
-    proc = evo_run("--config", cfg, "--out", out, wait=False)
-    wait_for_iteration(out, 1, proc)
+    out, proc = start_slow_campaign(tmp_path)
     proc.send_signal(signal.SIGINT)
     time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
