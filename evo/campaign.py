@@ -256,3 +256,19 @@ def summarize(store: CampaignStore, archive: Archive, directory: Path, wall_s: f
         "wall_s": wall_s if wall_s is not None else sum(i["wall_s"] for i in iters),
         "directory": str(directory),
     }
+
+
+def summary_rows(s: dict[str, Any]) -> list[tuple[str, str]]:
+    """The summary's numbers as (label, text) rows: the CLI table and the HTML report
+    both show these."""
+    return [
+        ("elites", f"{s['num_elites']} ({s['evolved_elites']} evolved, the rest seeds)"),
+        ("coverage", f"{s['coverage']:.1%}"),
+        ("QD-score", f"{s['qd_score']:.2f}"),
+        ("max fitness", f"{s['obj_max']:.3f}"),
+        ("mean elite fitness", f"{s['obj_mean']:.3f}"),
+        ("valid rate", f"{s['valid_rate']:.1%} ({s['valid']}/{s['candidates']} generated)"),
+        ("verdicts", ", ".join(f"{k} {v}" for k, v in sorted(s["verdicts"].items())) or "-"),
+        ("on border", str(s["border"])),
+        ("wall time", f"{s['wall_s']:.1f} s"),
+    ]

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from evo.campaign import summary_rows
 from evo.plot import CMAP, _fitness_range, draw_curves, draw_fitness, draw_heatmap, draw_valid_rates
 from evo.report_page import PAGE, SCRIPT, STYLE
 from evo.view import CampaignView, axis_ends, load_campaign, project_2d
@@ -69,15 +70,7 @@ def _summary_rows(view: CampaignView) -> list[tuple[str, str]]:
         ("domain", str(cfg.get("domain", "?"))),
         ("archive", archive),
         ("iterations", f"{s['iterations']} of {cfg.get('iterations', '?')}"),
-        ("elites", f"{s['num_elites']} ({s['evolved_elites']} evolved, the rest seeds)"),
-        ("coverage", f"{s['coverage']:.1%}"),
-        ("QD-score", f"{s['qd_score']:.2f}"),
-        ("max fitness", f"{s['obj_max']:.3f}"),
-        ("mean elite fitness", f"{s['obj_mean']:.3f}"),
-        ("valid rate", f"{s['valid_rate']:.1%} ({s['valid']}/{s['candidates']} generated)"),
-        ("verdicts", ", ".join(f"{k} {v}" for k, v in sorted(s["verdicts"].items())) or "-"),
-        ("on border", str(s["border"])),
-        ("wall time", f"{s['wall_s']:.1f} s"),
+        *summary_rows(s),
     ]
 
 

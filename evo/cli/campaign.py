@@ -100,19 +100,10 @@ def _print_summary(s: dict) -> None:
 
 
 def _summary_table(s: dict) -> Table:
+    from evo.campaign import summary_rows
+
     table = Table(title="campaign summary", show_header=False)
-    rows = [
-        ("elites", f"{s['num_elites']} ({s['evolved_elites']} evolved, the rest seeds)"),
-        ("coverage", f"{s['coverage']:.1%}"),
-        ("QD-score", f"{s['qd_score']:.2f}"),
-        ("max fitness", f"{s['obj_max']:.3f}"),
-        ("valid rate", f"{s['valid_rate']:.1%} ({s['valid']}/{s['candidates']} generated)"),
-        ("verdicts", ", ".join(f"{k} {v}" for k, v in sorted(s["verdicts"].items())) or "-"),
-        ("on border", str(s["border"])),
-        ("iterations", str(s["iterations"])),
-        ("wall time", f"{s['wall_s']:.1f} s"),
-        ("files", s["directory"]),
-    ]
+    rows = [*summary_rows(s), ("iterations", str(s["iterations"])), ("files", s["directory"])]
     for k, v in rows:
         table.add_row(k, v)
     return table
