@@ -137,6 +137,15 @@ class CampaignStore:
             raise EvoError(f"campaign store {path} is corrupt (sqlite quick_check failed)")
         return store
 
+    @classmethod
+    def read_meta(cls, directory: str | Path, key: str, default: Any = None) -> Any:
+        """One meta value of the campaign in ``directory`` (opened, checked and closed)."""
+        store = cls.open(directory)
+        try:
+            return store.get_meta(key, default)
+        finally:
+            store.close()
+
     def close(self) -> None:
         self.db.close()
 

@@ -70,7 +70,7 @@ class Campaign:
         if resumed:
             # Compare validated configs (fields added since, with defaults, don't count), and
             # let runtime keys change: a campaign may move to a GPU or a cluster mid-way.
-            saved = validate_config(CampaignStore.open(self.dir).get_meta("config", {}))
+            saved = validate_config(CampaignStore.read_meta(self.dir, "config", {}))
             if not same_campaign(saved, self.config):
                 raise EvoError(f"{self.dir} belongs to a campaign with a different config; "
                                "resume it with --resume DIR or choose another --out")

@@ -42,7 +42,7 @@ def run(
     if resume is not None:
         from archives import CampaignStore
 
-        saved = CampaignStore.open(resume).get_meta("config")
+        saved = CampaignStore.read_meta(resume, "config")
         if saved is None:
             _fail(f"{resume} holds no campaign config (it never finished its set-up)")
         cfg, out = validate_config(saved, overrides), resume
