@@ -197,9 +197,15 @@ class Campaign:
         for c, v in zip(pending, self.domain.verify([c.item for c in pending], self.sandbox)):
             c.verdict, c.reason = v.verdict, v.reason
         verify_s = time.time() - t
-        valid = [c for c in cands if c.verdict == "valid"]
         ctx = EvalContext(self.generator, self.sandbox, seed=self.config.seed * 7919 + it)
         t = time.time()
+        failed, resolved = [c for c in pending if c.verdict == "invalid"], 0
+        for c, fix in zip(failed, self.domain.resolve([c.item for c in failed], ctx)):
+            if fix is not None:  # the reason keeps why the candidate's own version failed
+                item, v = fix
+                c.item, c.verdict, resolved = item, v.verdict, resolved + 1
+                c.reason = f"{v.reason or 'resolved by a fresh attempt'} (own version: {c.reason})"
+        valid = [c for c in cands if c.verdict == "valid"]
         for c, s in zip(valid, self.domain.score([c.item for c in valid], ctx)):
             c.fitness, c.fitness_parts = float(s.fitness), s.parts
         score_s = time.time() - t
@@ -219,7 +225,7 @@ class Campaign:
         describe_s = time.time() - t
         for c in cands:
             c.generator_version = version
-        stats = {**self.archive.stats(), "candidates": len(cands), "valid": len(valid),
+        stats = {**self.archive.stats(), "candidates": len(cands), "valid": len(valid), "resolved": resolved,
                  "added": int((status > 0).sum()), "border": int(border.sum()),
                  "tokens": sum(c.num_tokens for c in cands),
                  "gen_s": gen_s, "verify_s": verify_s, "score_s": score_s,

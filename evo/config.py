@@ -26,6 +26,9 @@ class GeneratorConfig(_Strict):
     model: str = "smollm2-135m"  # embedded alias, Hugging Face id or local folder
     batch_size: int = Field(16, gt=0)  # sequences per forward pass
     device: str = "auto"
+    # "auto": bfloat16 on CUDA and on CPUs with native bf16 (AVX512-BF16/AMX, ~1.5x faster
+    # here than float32), else float32
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     temperature: float = Field(0.8, ge=0)
     top_p: float = Field(0.95, gt=0, le=1)
     max_new_tokens: int = Field(160, gt=0)
@@ -143,7 +146,7 @@ class CampaignConfig(_Strict):
 RUNTIME_KEYS = {
     "iterations": None,
     "executor": None,
-    "generator": ("backend", "batch_size", "device", "base_url", "api_key_env", "concurrency",
+    "generator": ("backend", "batch_size", "device", "dtype", "base_url", "api_key_env", "concurrency",
                   "timeout_s", "max_retries"),
     "sandbox": ("workers",),
 }

@@ -90,6 +90,13 @@ class Domain:
     def verify(self, items: list[dict[str, Any]], sandbox: Sandbox) -> list[Verification]:
         raise NotImplementedError
 
+    def resolve(self, items: list[dict[str, Any]],
+                ctx: EvalContext) -> list[tuple[dict[str, Any], Verification] | None]:
+        """A second chance for items that failed verification: e.g. the generator solves
+        a puzzle afresh when its own solution was wrong. Per item, the repaired item and
+        its verification, or None. The default gives none."""
+        return [None] * len(items)
+
     def score(self, items: list[dict[str, Any]], ctx: EvalContext) -> list[Score]:
         """Fitness of verified-valid items (may call the generator, e.g. difficulty)."""
         raise NotImplementedError

@@ -105,3 +105,33 @@ def test_malformed_or_missing_seeds_file_is_one_clear_error(tmp_path):
         P3Domain(seeds_file=str(bad)).seeds()
     with pytest.raises(EvoError, match="p3: cannot read seeds file"):
         P3Domain(seeds_file=str(tmp_path / "missing.jsonl")).seeds()
+
+
+@pytest.mark.parametrize("text, why", [
+    ("def f(x: int):\n    return x == 3\n", "no function g"),
+    ("def f(x: int):\n    return x == 3\ndef g(:\n    return 3", "syntax error in g"),
+    ("def f(x: int):\n    return x == 3\ndef g(y):\n    return y", "callable with no arguments"),
+])
+def test_puzzle_with_unusable_solution_parses_for_a_solve_attempt(text, why):
+    """A well-formed f whose g is missing or broken is kept (g None, with the reason):
+    a fresh solve attempt may still supply a solution. Strict parsing refuses it."""
+    item = parse_puzzle(text, solution_required=False)
+    assert item["g"] is None and why in item["g_error"] and item["ans_type"] == "int"
+    with pytest.raises(ParseError, match=why):
+        parse_puzzle(text)
+
+
+@pytest.mark.parametrize("text", ["def f(x):\n    return x == 3\n", "def f(x: int)\n    return 3\ndef g():\n  return 3"])
+def test_broken_f_fails_even_without_requiring_a_solution(text):
+    with pytest.raises(ParseError):
+        parse_puzzle(text, solution_required=False)
+
+
+def test_g_using_fs_parameters_gets_them_with_fs_defaults():
+    item = parse_puzzle("def f(s: str, n=5, c='x'):\n    return s == c * n\ndef g():\n    return c * n")
+    assert item["g"].startswith("def g(c='x', n=5):")
+
+
+def test_names_g_binds_itself_are_not_taken_from_f():
+    item = parse_puzzle("def f(x: int, n=3):\n    return x == n\ndef g():\n    n = 4\n    return [n for n in range(n)][-1]")
+    assert item["g"].startswith("def g():")

@@ -46,17 +46,24 @@ class P3Domain(Domain):
         "a variant with different constants and a longer solution",
     ]
 
-    def __init__(self, seeds_file: str | None = None,
-                 solve_attempts: int = 4, solve_max_tokens: int = 96, solve_shots: int = 2) -> None:
+    def __init__(self, seeds_file: str | None = None, seeds_max_chars: int | None = None,
+                 solve_attempts: int = 4, solve_max_tokens: int = 96, solve_shots: int = 2,
+                 resolve: bool = True) -> None:
         if solve_attempts < 1:
             raise EvoError("p3: solve_attempts must be at least 1")
         self.seeds_file = Path(seeds_file) if seeds_file else SEEDS_FILE
+        # small models imitate short puzzles far better than long ones (and prompt faster)
+        self.seeds_max_chars = seeds_max_chars
+        self.resolve_failed = resolve
         self.solve_attempts = solve_attempts
         self.solve_max_tokens = solve_max_tokens
         self.solve_shots = solve_shots
 
     def seeds(self) -> list[dict[str, Any]]:
-        return read_seeds(self.seeds_file, "p3")
+        seeds = read_seeds(self.seeds_file, "p3")
+        if self.seeds_max_chars is not None:
+            seeds = [s for s in seeds if len(s["f"]) + len(s["g"]) <= self.seeds_max_chars]
+        return seeds
 
     def render(self, item: dict[str, Any]) -> str:
         return render_puzzle(item)
@@ -70,7 +77,8 @@ class P3Domain(Domain):
         return normalised_puzzle(item["f"])
 
     def parse(self, text: str) -> dict[str, Any]:
-        return parse_puzzle(text)
+        # a well-formed f whose g is missing or broken still parses: a solve attempt may rescue it
+        return parse_puzzle(text, solution_required=False)
 
     def from_record(self, record: dict[str, Any]) -> str:
         return f"{record['f']}\n\n{record['g']}"
@@ -93,13 +101,13 @@ class P3Domain(Domain):
         shots = "".join(render_puzzle(e) for e in examples)
         return f"{SOLVE_PREAMBLE}{shots}```python\n{item['f']}\n\ndef g("
 
-    def score(self, items: list[dict[str, Any]], ctx: EvalContext) -> list[Score]:
-        """Difficulty: the share of fresh solve attempts by the generator that fail."""
-        if not items:
-            return []
+    def _attempts(self, items: list[dict[str, Any]], ctx: EvalContext, seed: int,
+                  trivial: bool) -> list[list[tuple[str, Verification]]]:
+        """``solve_attempts`` fresh solutions per puzzle from the generator (which sees ``f``
+        only), each verified in the sandbox: ``[(g, verification), ...]`` per puzzle."""
         examples = sorted(self.seeds(), key=lambda s: len(s["f"]) + len(s["g"]))[: self.solve_shots]
         params = SamplingParams(n=self.solve_attempts, max_new_tokens=self.solve_max_tokens,
-                                stop=self.stop, seed=ctx.seed, temperature=0.8)
+                                stop=self.stop, seed=seed, temperature=0.8)
         gens = ctx.generator.generate([self.solve_prompt(it, examples) for it in items], params)
         jobs, owners = [], []
         for i, (item, samples) in enumerate(zip(items, gens)):
@@ -109,11 +117,30 @@ class P3Domain(Domain):
                 except ParseError:
                     continue  # an unparsable attempt is a failed attempt
                 attempt = {**item, "g": g}
-                jobs.append((puzzle_program(attempt), check_expr(attempt, trivial=False)))
-                owners.append(i)
-        solved = [0] * len(items)
-        for i, verdict in zip(owners, ctx.sandbox.run_many(jobs)):
-            solved[i] += to_verification(verdict).valid
+                jobs.append((puzzle_program(attempt), check_expr(attempt, trivial=trivial)))
+                owners.append((i, g))
+        out: list[list[tuple[str, Verification]]] = [[] for _ in items]
+        for (i, g), verdict in zip(owners, ctx.sandbox.run_many(jobs)):
+            out[i].append((g, to_verification(verdict)))
+        return out
+
+    def resolve(self, items: list[dict[str, Any]], ctx: EvalContext) -> list[tuple[dict[str, Any], Verification] | None]:
+        """A puzzle whose own ``g`` failed gets ``solve_attempts`` fresh attempts; the first
+        verified one becomes its solution (it is a puzzle: some answer exists and checks)."""
+        if not items or not self.resolve_failed:
+            return [None] * len(items)
+        out: list[tuple[dict[str, Any], Verification] | None] = []
+        for item, tries in zip(items, self._attempts(items, ctx, ctx.seed + 1, trivial=True)):
+            hit = next(((g, v) for g, v in tries if v.verdict in ("valid", "trivial")), None)
+            fixed = {k: v for k, v in item.items() if k != "g_error"}
+            out.append(None if hit is None else ({**fixed, "g": hit[0]}, hit[1]))
+        return out
+
+    def score(self, items: list[dict[str, Any]], ctx: EvalContext) -> list[Score]:
+        """Difficulty: the share of fresh solve attempts by the generator that fail."""
+        if not items:
+            return []
         k = self.solve_attempts
+        solved = [sum(v.valid for _, v in tries) for tries in self._attempts(items, ctx, ctx.seed, trivial=False)]
         return [Score(fitness=1.0 - s / k, parts={"difficulty": 1.0 - s / k, "solved": s, "attempts": k})
                 for s in solved]

@@ -71,5 +71,9 @@ def to_verification(verdict: Verdict) -> Verification:
 
 
 def verify_puzzles(items: list[dict[str, Any]], sandbox: Sandbox) -> list[Verification]:
-    jobs = [(puzzle_program(it), check_expr(it)) for it in items]
-    return [to_verification(v) for v in sandbox.run_many(jobs)]
+    """Puzzles without a usable ``g`` are invalid without running."""
+    runnable = [it for it in items if it.get("g")]
+    verdicts = iter(sandbox.run_many([(puzzle_program(it), check_expr(it)) for it in runnable]))
+    return [to_verification(next(verdicts)) if it.get("g")
+            else Verification("invalid", f"no usable solution: {it.get('g_error', 'no function g')}")
+            for it in items]

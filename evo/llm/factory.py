@@ -62,7 +62,7 @@ SERVER_OPTIONS = ("base_url", "api_key_env", "concurrency", "timeout_s", "max_re
 
 def generator_options(g: GeneratorConfig) -> dict[str, Any]:
     """The constructor options of the backend ``g`` names (what :func:`load_generator` takes)."""
-    options: dict[str, Any] = {"batch_size": g.batch_size, "device": g.device}
+    options: dict[str, Any] = {"batch_size": g.batch_size, "device": g.device, "dtype": g.dtype}
     if resolve_backend(g.backend) == "openai":
         options.update({k: getattr(g, k) for k in SERVER_OPTIONS})
     return options

@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from evo.errors import EvoError
 from evo.llm.base import Generation, SamplingParams, truncate_at_stop
 from evo.llm.embedded import resolve_model_path
+
+
+def cpu_has_bf16() -> bool:
+    """Native bfloat16 matmuls (AVX512-BF16 or AMX), where bf16 beats float32 on CPU."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_dtype(dtype: str, device: str) -> torch.dtype:
+    if dtype == "auto":
+        return torch.bfloat16 if device.startswith("cuda") or cpu_has_bf16() else torch.float32
+    try:
+        return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
+    except KeyError:
+        raise EvoError(f"unknown dtype '{dtype}' (choose auto, float32, bfloat16 or float16)") from None
 
 
 class TransformersLLM:
@@ -21,6 +41,7 @@ class TransformersLLM:
         *,
         batch_size: int = 16,
         device: str = "auto",
+        dtype: str = "auto",
         adapter: str | None = None,
         version: int = 0,
     ) -> None:
@@ -34,7 +55,7 @@ class TransformersLLM:
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(path)
             self.model = AutoModelForCausalLM.from_pretrained(
-                path, dtype=torch.bfloat16 if self.device == "cuda" else torch.float32
+                path, dtype=resolve_dtype(dtype, self.device)
             )
         except (OSError, ValueError) as exc:
             raise EvoError(f"cannot load generator model '{model}': {str(exc).splitlines()[0]}") from None
