@@ -129,6 +129,7 @@ def finetune_and_swap(campaign: Any) -> dict[str, Any]:
     Returns the round's record (also in ``DIR/adapters/round-N/round.json``); when the archive
     holds no elites beyond the seeds yet it trains nothing and returns ``{"skipped": reason}``."""
     from evo.llm import load_generator
+    from evo.llm.factory import generator_options
     from evo.timing import TimedLLM
 
     c, g = campaign.config, campaign.config.generator
@@ -151,7 +152,7 @@ def finetune_and_swap(campaign: Any) -> dict[str, Any]:
             campaign.generator.llm = old = None
         gc.collect()
         llm = load_generator(g.backend, g.model, adapter=record["adapter"], version=n,
-                             batch_size=g.batch_size, device=g.device)
+                             **generator_options(g))
         if getattr(campaign, "generator", None) is None:
             campaign.generator = TimedLLM(llm)
         else:
