@@ -8,6 +8,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,8 @@ from evo.domain import EvalContext, ParseError, get_domain
 from evo.errors import EvoError
 from evo.faults import crash_point
 from evo.finetune import current_adapter, finetune_and_swap, latest_round
-from evo.llm import LLM, SamplingParams, load_from_config
-from evo.operators import build_prompts
+from evo.llm import LLM, Generation, SamplingParams, load_from_config
+from evo.operators import Prompt, build_prompts
 from evo.sandbox import Sandbox
 from evo.strategy import NOT_OFFERED, Strategy
 from evo.timing import TimedLLM
@@ -106,24 +107,53 @@ class Campaign:
 
     # -- the loop -------------------------------------------------------------
     def run(self, on_iteration: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-        start = time.time()
+        start, busy0 = time.time(), self.generator.busy_s
         if not self.seeds:
             self._insert_seeds()
         self._maybe_finetune(self.next_iteration() - 1)  # a round a crash cut short
-        for it in range(self.next_iteration(), self.config.iterations + 1):
-            if self.stop_requested:
-                break
-            stats = self.step(it)
-            if on_iteration:
-                on_iteration(stats)
-            self._maybe_finetune(it)
-        return self.summary(time.time() - start)
+        its = range(self.next_iteration(), self.config.iterations + 1)
+        if self.config.pipeline.staleness:
+            self._run_pipelined(its, on_iteration)
+        else:
+            for it in its:
+                if self.stop_requested:
+                    break
+                stats = self.step(it)
+                if on_iteration:
+                    on_iteration(stats)
+                self._maybe_finetune(it)
+        wall = time.time() - start
+        return {**self.summary(wall), "generator_busy": (self.generator.busy_s - busy0) / wall if wall else 0.0}
+
+    def _run_pipelined(self, its: range, on_iteration: Callable[[dict[str, Any]], None] | None) -> None:
+        """The async pipeline: batch i+1 is generated (in a thread) while batch i is
+        evaluated here. Batch i+1's parents come from the archive after batch i-1."""
+        with ThreadPoolExecutor(1, thread_name_prefix="evo-generate") as pool:
+            nxt = pool.submit(self._generate, *self._prompts(its[0])) if its else None
+            for it in its:
+                t0 = time.time()
+                prompts, outputs = nxt.result()
+                if self.stop_requested:
+                    break  # this batch was never recorded: a resume generates it again
+                due = self._finetune_due(it)  # then batch i+1 waits for the new generator
+                if it + 1 in its and not due:
+                    nxt = pool.submit(self._generate, *self._prompts(it + 1))
+                stats = self._evaluate(it, *self._candidates(it, prompts, outputs), t0)
+                if on_iteration:
+                    on_iteration(stats)
+                if due:
+                    self._maybe_finetune(it)
+                    if it + 1 in its:
+                        nxt = pool.submit(self._generate, *self._prompts(it + 1))
+
+    def _finetune_due(self, it: int) -> bool:
+        every = self.config.finetune.every
+        return bool(every) and 0 < it < self.config.iterations and latest_round(self.dir) < it // every
 
     def _maybe_finetune(self, it: int) -> None:
         """Every ``finetune.every`` iterations: LoRA round on the elites, swap the generator in,
         re-score the archive (see :mod:`evo.finetune`). Not after the last iteration."""
-        every = self.config.finetune.every
-        if every and 0 < it < self.config.iterations and latest_round(self.dir) < it // every:
+        if self._finetune_due(it):
             finetune_and_swap(self)
             self.strategy.archive = self.archive  # the round rebuilt the archive
 
@@ -133,7 +163,12 @@ class Campaign:
 
     def step(self, it: int) -> dict[str, Any]:
         """One iteration; its RNG derives from (seed, iteration) so a resume replays it."""
-        c, t0 = self.config, time.time()
+        t0 = time.time()
+        prompts, outputs = self._generate(*self._prompts(it))
+        return self._evaluate(it, *self._candidates(it, prompts, outputs), t0)
+
+    def _prompts(self, it: int) -> tuple[list[Prompt], SamplingParams]:
+        c = self.config
         rng = np.random.default_rng([c.seed, it])
         prompts = build_prompts(self.domain, c.prompts_per_iteration, c.operators.weights,
                                 c.operators.parents, self.strategy.sample_parents, self.seeds, rng)
@@ -141,7 +176,14 @@ class Campaign:
         params = SamplingParams(n=c.samples_per_prompt, temperature=gen.temperature, top_p=gen.top_p,
                                 max_new_tokens=gen.max_new_tokens, stop=self.domain.stop,
                                 seed=c.seed * 1_000_003 + it)
-        outputs = self.generator.generate([p.text for p in prompts], params)
+        return prompts, params
+
+    def _generate(self, prompts: list[Prompt], params: SamplingParams) -> tuple[list[Prompt], list[list[Generation]]]:
+        return prompts, self.generator.generate([p.text for p in prompts], params)
+
+    def _candidates(self, it: int, prompts: list[Prompt],
+                    outputs: list[list[Generation]]) -> tuple[list[Candidate], dict[int, int]]:
+        """Parsed, de-duplicated candidates, and the prompt (group) each came from."""
         crash_point("generate", it)
         next_id, cands, groups = self.store.next_id(), [], {}
         for group, (prompt, samples) in enumerate(zip(prompts, outputs)):
@@ -156,7 +198,7 @@ class Campaign:
                     cand.verdict, cand.reason = "parse_error", str(exc)
                 cands.append(cand)
         self._mark_duplicates(cands)
-        return self._evaluate(it, cands, t0, groups)
+        return cands, groups
 
     def _insert_seeds(self) -> None:
         next_id = self.store.next_id()
@@ -166,7 +208,7 @@ class Campaign:
             items = [items[i] for i in sorted(picks)]
         cands = [Candidate(id=next_id + i, iteration=0, operator="seed", parents=[], is_seed=True,
                            verdict="pending", item=item) for i, item in enumerate(items)]
-        self._evaluate(0, cands, time.time())
+        self._evaluate(0, cands, None, time.time())
         self.seeds = [(c.id, c.item) for c in cands if c.verdict == "valid"]
         if not self.seeds:
             raise EvoError("no seed passed verification; check the domain's seeds")
@@ -187,8 +229,8 @@ class Campaign:
     def _embed(self, items: list[dict[str, Any]]) -> np.ndarray:
         return self.embedder.embed([self.domain.text(i) for i in items])
 
-    def _evaluate(self, it: int, cands: list[Candidate], t0: float,
-                  groups: dict[int, int] | None = None) -> dict[str, Any]:
+    def _evaluate(self, it: int, cands: list[Candidate], groups: dict[int, int] | None,
+                  t0: float) -> dict[str, Any]:
         """Verify -> score -> describe -> insert -> record, for the pending candidates."""
         gen_s = self.generator.take_seconds()
         version = self.generator.version

@@ -56,6 +56,13 @@ class ExecutorConfig(_Strict):
     gpus_per_generator: float = Field(1.0, ge=0)  # ray: GPUs each generator actor holds
 
 
+class PipelineConfig(_Strict):
+    """``staleness: 1``: the generator writes batch i+1 while batch i is verified, scored,
+    embedded and stored, so parents may miss the last batch's elites. 0: one step at a time."""
+
+    staleness: Literal[0, 1] = 0
+
+
 class OperatorConfig(_Strict):
     """How often each operator builds a prompt, and how many parents it shows."""
 
@@ -138,6 +145,7 @@ class CampaignConfig(_Strict):
     descriptor: DescriptorConfig = DescriptorConfig()
     sandbox: SandboxLimits = SandboxLimits()
     executor: ExecutorConfig = ExecutorConfig()
+    pipeline: PipelineConfig = PipelineConfig()
     finetune: FinetuneConfig = FinetuneConfig()
 
 

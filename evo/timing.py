@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 from evo.llm.base import LLM, Generation, SamplingParams
 
 
 class TimedLLM:
-    """An :class:`LLM` that sums the wall time spent inside ``generate``."""
+    """An :class:`LLM` that sums the wall time spent inside ``generate``. Calls from several
+    threads (the async pipeline) take turns: one model, one batch at a time."""
 
     def __init__(self, llm: LLM) -> None:
         self.llm = llm
-        self.seconds = 0.0
+        self.seconds = 0.0  # since the last take_seconds()
+        self.busy_s = 0.0  # since creation
         self.tokens = 0
+        self._lock = threading.Lock()
 
     @property
     def name(self) -> str:
@@ -24,10 +28,13 @@ class TimedLLM:
         return self.llm.version
 
     def generate(self, prompts: list[str], params: SamplingParams) -> list[list[Generation]]:
-        t = time.time()
-        out = self.llm.generate(prompts, params)
-        self.seconds += time.time() - t
-        self.tokens += sum(g.num_tokens for row in out for g in row)
+        with self._lock:  # waiting for the other thread's batch is not busy time
+            t = time.time()
+            out = self.llm.generate(prompts, params)
+            dt = time.time() - t
+            self.seconds += dt
+            self.busy_s += dt
+            self.tokens += sum(g.num_tokens for row in out for g in row)
         return out
 
     def take_seconds(self) -> float:
