@@ -26,28 +26,21 @@ import time
 from datetime import date
 from pathlib import Path
 
+from evo.timing import TimedLLM
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-class Recording:
-    """An LLM wrapper that remembers every (prompts, params) it was asked for."""
+class Recording(TimedLLM):
+    """The loop's timed LLM wrapper, also remembering every (prompts, params) asked for."""
 
     def __init__(self, llm) -> None:
-        self.llm, self.calls, self.tokens = llm, [], 0
-
-    @property
-    def name(self) -> str:
-        return self.llm.name
-
-    @property
-    def version(self) -> int:
-        return self.llm.version
+        super().__init__(llm)
+        self.calls = []
 
     def generate(self, prompts, params):
         self.calls.append((list(prompts), params))
-        out = self.llm.generate(prompts, params)
-        self.tokens += sum(g.num_tokens for row in out for g in row)
-        return out
+        return super().generate(prompts, params)
 
 
 def main() -> int:
@@ -57,6 +50,8 @@ def main() -> int:
     ap.add_argument("--model", default=None, help="override generator.model")
     ap.add_argument("--out", default=str(ROOT / "runs" / "bench-vllm"))
     ap.add_argument("--results", default=str(ROOT / "experiments" / "results" / "bench_vllm.md"))
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="config overrides, e.g. pipeline.staleness=1 (the async pipeline)")
     args = ap.parse_args()
 
     import torch
@@ -71,12 +66,11 @@ def main() -> int:
     from machine import load_average
 
     from evo.campaign import Campaign
-    from evo.config import load_config
+    from evo.config import load_config, parse_overrides
     from evo.llm import load_from_config
 
-    overrides = {"iterations": args.iterations, "generator": {"backend": "vllm"}}
-    if args.model:
-        overrides["generator"]["model"] = args.model
+    overrides = parse_overrides([f"iterations={args.iterations}", "generator.backend=vllm", *args.overrides]
+                                + ([f"generator.model={args.model}"] if args.model else []))
     config = load_config(args.config, overrides)
     shutil.rmtree(args.out, ignore_errors=True)
 
@@ -91,11 +85,13 @@ def main() -> int:
         rec.calls.clear()
         rec.tokens = 0
         iters, t = [], time.time()
-        for it in range(campaign.next_iteration(), config.iterations + 1):
-            iters.append(campaign.step(it))
-            print(f"iteration {it}: {iters[-1]['candidates']} candidates, {iters[-1]['wall_s']:.1f} s", flush=True)
+
+        def progress(stats: dict) -> None:
+            iters.append(stats)
+            print(f"iteration {stats['iteration']}: {stats['candidates']} candidates, {stats['wall_s']:.1f} s", flush=True)
+
+        summary = campaign.run(progress)  # sequential or the async pipeline, as configured
         loop_s = time.time() - t
-        summary = campaign.summary(loop_s)
     finally:
         campaign.close()
     loop_tokens, calls = rec.tokens, list(rec.calls)
@@ -123,6 +119,7 @@ def main() -> int:
         ("loop generation throughput", f"{loop_tps:.0f} tokens/s ({loop_tokens} tokens, {len(calls)} generate calls)"),
         ("raw vLLM throughput, same calls", f"{raw_tps:.0f} tokens/s ({raw_tokens} tokens in {raw_s:.1f} s)"),
         ("loop / raw", f"{loop_tps / raw_tps:.1%} (target >= 80%)"),
+        ("generator busy (share of loop wall time)", f"{summary['generator_busy']:.1%}"),
         ("time split (loop)", ", ".join(f"{k} {sum(i[k] for i in iters):.1f} s"
                                          for k in ("gen_s", "verify_s", "score_s", "score_gen_s", "describe_s"))),
     ]
