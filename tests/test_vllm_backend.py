@@ -37,7 +37,7 @@ def test_auto_picks_transformers_without_cuda_and_vllm():
         assert resolve_backend("auto") == "transformers"
     assert resolve_backend("openai") == "openai"
     cfg = validate_config({"generator": {"backend": "auto"}})
-    assert generator_options(cfg.generator) == {"batch_size": 16, "device": "auto"}
+    assert generator_options(cfg.generator) == {"batch_size": 16, "device": "auto", "dtype": "auto"}
 
 
 def test_auto_picks_vllm_when_cuda_and_vllm_are_present(monkeypatch):
