@@ -147,14 +147,19 @@ class Campaign:
                         nxt = pool.submit(self._generate, *self._prompts(it + 1))
 
     def _finetune_due(self, it: int) -> bool:
+        """A round is due once per ``finetune.every`` iterations (a skipped round counts:
+        it is not retried every iteration until elites appear); never after the last."""
         every = self.config.finetune.every
-        return bool(every) and 0 < it < self.config.iterations and latest_round(self.dir) < it // every
+        if not every or not 0 < it < self.config.iterations:
+            return False
+        return self.store.get_meta("finetune_slot", latest_round(self.dir)) < it // every
 
     def _maybe_finetune(self, it: int) -> None:
         """Every ``finetune.every`` iterations: LoRA round on the elites, swap the generator in,
-        re-score the archive (see :mod:`evo.finetune`). Not after the last iteration."""
+        re-score the archive (see :mod:`evo.finetune`)."""
         if self._finetune_due(it):
-            finetune_and_swap(self)
+            finetune_and_swap(self)  # a crash before the next line redoes the round on resume
+            self.store.set_meta(finetune_slot=it // self.config.finetune.every)
             self.strategy.archive = self.archive  # the round rebuilt the archive
 
     def next_iteration(self) -> int:

@@ -9,15 +9,16 @@ from tests.conftest import scripted_p3
 from tests.test_bounded_resources import HashingStandInEmbedder
 
 
-def make(tmp_path, monkeypatch, rounds, iterations):
+def make(tmp_path, monkeypatch, rounds, iterations, skip=False):
     import evo.campaign as campaign_module
 
     def fake_round(campaign):
         rounds.append(campaign.store.last_iteration())
-        return {"round": len(rounds)}
+        return {"round": len(rounds), "skipped": "no elites"} if skip else {"round": len(rounds)}
 
     monkeypatch.setattr(campaign_module, "finetune_and_swap", fake_round)
-    monkeypatch.setattr(campaign_module, "latest_round", lambda directory: len(rounds))
+    # a skipped round writes no adapter: the count of finished rounds stays 0
+    monkeypatch.setattr(campaign_module, "latest_round", lambda directory: 0 if skip else len(rounds))
     cfg = CampaignConfig(name="ft", iterations=iterations, prompts_per_iteration=2, samples_per_prompt=1,
                          max_seeds=6, domain_options={"solve_attempts": 1}, finetune={"every": 2})
     return Campaign(cfg, tmp_path / "run", generator=ScriptedStandInLLM(scripted_p3),
@@ -49,3 +50,14 @@ def test_resume_runs_the_round_a_crash_cut_short(tmp_path, monkeypatch):
     finally:
         c.close()
     assert rounds == [2, 4]
+
+
+def test_a_skipped_round_waits_for_the_next_slot(tmp_path, monkeypatch):
+    """Nothing to train on at iteration 2: the next try is at iteration 4, not 3."""
+    rounds = []
+    c = make(tmp_path, monkeypatch, rounds, iterations=7, skip=True)
+    try:
+        c.run()
+    finally:
+        c.close()
+    assert rounds == [2, 4, 6]
