@@ -73,7 +73,9 @@ class Strategy:
             keep[list(best.values())] = True
         elif self.cfg.kind == "novelty":
             for i, e in enumerate(embeddings):
-                if self.pool_emb.size and float((self.pool_emb @ e).max()) >= self.cfg.novelty_threshold:
+                # seeds always enter: every strategy starts from the same seed archive
+                if (not valid[i].is_seed and self.pool_emb.size
+                        and float((self.pool_emb @ e).max()) >= self.cfg.novelty_threshold):
                     keep[i] = False
                     continue
                 self.pool.append((valid[i].id, valid[i].item))

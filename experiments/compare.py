@@ -100,35 +100,38 @@ def write_results(results: list[dict], args: argparse.Namespace, total_s: float)
     lines = [
         "# MAP-Elites against the baselines", "",
         f"Machine: {os.cpu_count()} cores, {cpu_model()}; load average after: {load_average()}. "
-        f"Date: {date.today().isoformat()}. Total {total_s / 60:.0f} min.", "",
+        f"Date: {date.today().isoformat()}. This invocation: {total_s / 60:.0f} min.", "",
         f"Command: `python experiments/compare.py --config {config} --seeds "
         f"{' '.join(map(str, args.seeds))}" + (f" --iterations {args.iterations}`" if args.iterations else "`"), "",
         f"Mean ± standard deviation over {len(args.seeds)} seeds; every arm generates the same number "
         "of samples with the same model into the same archive. QD-score and elites include the "
         "seed puzzles every arm starts from; *distinct* counts the kept valid non-seed items after "
         f"exact and near (cosine > {NEAR_DUP}) dedup.", "",
-        "| arm | QD-score | coverage | valid rate | max fitness | evolved elites | distinct | wall s |",
-        "|---|---|---|---|---|---|---|---|",
+        "| arm | QD-score | QD gained over the seeds | coverage | valid rate | max fitness | evolved elites "
+        "| distinct | wall s |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for arm in arms:
         rs = [r for r in results if r["arm"] == arm]
         col = {k: [r[k] for r in rs] for k in rs[0] if k not in ("arm", "curve")}
-        lines.append(f"| {arm} | {mean_sd(col['qd_score'], '.2f')} | {mean_sd([100 * c for c in col['coverage']], '.1f')}% "
+        gain = [r["curve"][-1][1] - r["curve"][0][1] for r in rs]
+        lines.append(f"| {arm} | {mean_sd(col['qd_score'], '.2f')} | {mean_sd(gain, '.2f')} "
+                     f"| {mean_sd([100 * c for c in col['coverage']], '.1f')}% "
                      f"| {mean_sd([100 * v for v in col['valid_rate']], '.1f')}% | {mean_sd(col['obj_max'], '.2f')} "
                      f"| {mean_sd(col['evolved_elites'], '.1f')} | {mean_sd(col['distinct'], '.1f')} "
                      f"| {mean_sd(col['wall_s'], '.0f')} |")
     lines += ["", "One command per row (S = seed):", ""]
     lines += [f"- {arm}: `{command(config, arm, args.iterations)}`" for arm in arms]
-    lines += ["", "![QD-score against samples](compare.png)", ""]
+    lines += ["", "![QD-score gained against samples](compare.png)", ""]
     (res_dir / "compare.md").write_text("\n".join(lines))
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for arm in arms:
         curves = np.array([r["curve"] for r in results if r["arm"] == arm], dtype=float)
-        x, y = curves[0, :, 0], curves[:, :, 1]
+        x, y = curves[0, :, 0], curves[:, :, 1] - curves[:, :1, 1]  # gain over the seed archive
         ax.plot(x, y.mean(0), label=arm)
         ax.fill_between(x, y.min(0), y.max(0), alpha=0.2)
     ax.set_xlabel("generated samples")
-    ax.set_ylabel("QD-score (mean; band: min-max over seeds)")
+    ax.set_ylabel("QD-score gained over the seeds\n(mean; band: min-max over seeds)")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(res_dir / "compare.png", dpi=120)
@@ -143,10 +146,15 @@ def main() -> None:
     ap.add_argument("--arms", nargs="+", choices=list(ARMS), default=list(ARMS))
     ap.add_argument("--out", default=str(ROOT / "runs" / "compare"))
     ap.add_argument("--results", default=str(ROOT / "experiments" / "results"))
+    ap.add_argument("--keep-other-arms", action="store_true",
+                    help="rerun only --arms; keep the other arms' rows from the existing compare.json")
     args = ap.parse_args()
     base = load_config(args.config)
     generator, embedder = load_from_config(base), Embedder(base.descriptor.embedder)
     t0, results = time.time(), []
+    old = Path(args.results) / "compare.json"
+    if args.keep_other_arms and old.exists():
+        results = [r for r in json.loads(old.read_text()) if r["arm"] not in args.arms and r["seed"] in args.seeds]
     for seed in args.seeds:
         for arm in args.arms:
             r = run_arm(args.config, arm, seed, args.iterations, Path(args.out) / f"{arm}-{seed}", generator, embedder)
