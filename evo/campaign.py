@@ -132,13 +132,13 @@ class Campaign:
             nxt = pool.submit(self._generate, *self._prompts(its[0])) if its else None
             for it in its:
                 t0 = time.time()
-                prompts, outputs = nxt.result()
+                prompts, outputs, gen_s = nxt.result()
                 if self.stop_requested:
                     break  # this batch was never recorded: a resume generates it again
                 due = self._finetune_due(it)  # then batch i+1 waits for the new generator
                 if it + 1 in its and not due:
                     nxt = pool.submit(self._generate, *self._prompts(it + 1))
-                stats = self._evaluate(it, *self._candidates(it, prompts, outputs), t0)
+                stats = self._evaluate(it, *self._candidates(it, prompts, outputs), t0, gen_s)
                 if on_iteration:
                     on_iteration(stats)
                 if due:
@@ -169,8 +169,8 @@ class Campaign:
     def step(self, it: int) -> dict[str, Any]:
         """One iteration; its RNG derives from (seed, iteration) so a resume replays it."""
         t0 = time.time()
-        prompts, outputs = self._generate(*self._prompts(it))
-        return self._evaluate(it, *self._candidates(it, prompts, outputs), t0)
+        prompts, outputs, gen_s = self._generate(*self._prompts(it))
+        return self._evaluate(it, *self._candidates(it, prompts, outputs), t0, gen_s)
 
     def _prompts(self, it: int) -> tuple[list[Prompt], SamplingParams]:
         c = self.config
@@ -183,8 +183,12 @@ class Campaign:
                                 seed=c.seed * 1_000_003 + it)
         return prompts, params
 
-    def _generate(self, prompts: list[Prompt], params: SamplingParams) -> tuple[list[Prompt], list[list[Generation]]]:
-        return prompts, self.generator.generate([p.text for p in prompts], params)
+    def _generate(self, prompts: list[Prompt],
+                  params: SamplingParams) -> tuple[list[Prompt], list[list[Generation]], float]:
+        """The batch's completions and the generator seconds they took."""
+        self.generator.take_seconds()
+        outputs = self.generator.generate([p.text for p in prompts], params)
+        return prompts, outputs, self.generator.take_seconds()
 
     def _candidates(self, it: int, prompts: list[Prompt],
                     outputs: list[list[Generation]]) -> tuple[list[Candidate], dict[int, int]]:
@@ -235,9 +239,9 @@ class Campaign:
         return self.embedder.embed([self.domain.text(i) for i in items])
 
     def _evaluate(self, it: int, cands: list[Candidate], groups: dict[int, int] | None,
-                  t0: float) -> dict[str, Any]:
+                  t0: float, gen_s: float = 0.0) -> dict[str, Any]:
         """Verify -> score -> describe -> insert -> record, for the pending candidates."""
-        gen_s = self.generator.take_seconds()
+        self.generator.take_seconds()  # from here on: this batch's solve attempts
         version = self.generator.version
         pending = [c for c in cands if c.verdict == "pending"]
         t = time.time()

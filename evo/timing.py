@@ -14,8 +14,8 @@ class TimedLLM:
 
     def __init__(self, llm: LLM) -> None:
         self.llm = llm
-        self.seconds = 0.0  # since the last take_seconds()
-        self.busy_s = 0.0  # since creation
+        self._since = threading.local()  # per thread: seconds since its last take_seconds()
+        self.busy_s = 0.0  # since creation, all threads
         self.tokens = 0
         self._lock = threading.Lock()
 
@@ -32,12 +32,13 @@ class TimedLLM:
             t = time.time()
             out = self.llm.generate(prompts, params)
             dt = time.time() - t
-            self.seconds += dt
+            self._since.seconds = getattr(self._since, "seconds", 0.0) + dt
             self.busy_s += dt
             self.tokens += sum(g.num_tokens for row in out for g in row)
         return out
 
     def take_seconds(self) -> float:
-        """Seconds since the last call (and resets the counter)."""
-        s, self.seconds = self.seconds, 0.0
+        """Seconds this thread spent generating since its last call (and resets them):
+        in the async pipeline the proposals' thread and the evaluation's are apart."""
+        s, self._since.seconds = getattr(self._since, "seconds", 0.0), 0.0
         return s

@@ -74,3 +74,26 @@ def test_async_generation_runs_in_its_own_thread_one_batch_at_a_time(tmp_path):
 def test_async_and_sequential_record_the_same_budget(tmp_path):
     (s0, _), (s1, c1) = run(tmp_path, 0), run(tmp_path, 1)
     assert s0["candidates"] == s1["candidates"] == len([c for c in c1 if not c.is_seed])
+
+
+def slow_proposals(prompt: str, j: int) -> str:
+    """:func:`scripted_p3` that takes 20 ms per proposal and no time for solve attempts."""
+    import time
+
+    if not prompt.rstrip().endswith("def g("):
+        time.sleep(0.02)
+    return scripted_p3(prompt, j)
+
+
+@pytest.mark.parametrize("staleness", [0, 1])
+def test_generation_time_is_charged_to_the_batch_it_made(tmp_path, staleness):
+    """Proposals of batch i+1 are generated while batch i is scored; their seconds still
+    count as batch i+1's generation, not as batch i's solve attempts."""
+    from archives import CampaignStore
+
+    run(tmp_path, staleness, generator=ScriptedStandInLLM(slow_proposals))
+    iters = [i for i in CampaignStore.open(tmp_path / f"run{staleness}").iterations() if i["iteration"] > 0]
+    assert len(iters) == 5
+    for i in iters:
+        assert i["gen_s"] >= 16 * 0.02 * 0.9  # 8 prompts x 2 samples
+        assert i["score_gen_s"] < 0.1
