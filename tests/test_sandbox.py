@@ -538,3 +538,19 @@ def test_cannot_signal_outside(sb):
         "ProcessLookupError",
     )
     assert_alive(sb)  # the pool survives; kill(-1) only hit the program's own uid
+
+
+def test_interpreter_named_through_a_dir_the_sandbox_lacks():
+    """``python experiments/x.py`` run as ``../.venv/bin/python`` from experiments/ gives
+    sys.executable = ".../experiments/../.venv/bin/python"; inside the sandbox experiments/
+    does not exist, and every worker used to die with "execvp: No such file"."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tests_dir = Path(__file__).resolve().parent
+    exe = os.path.join(tests_dir, os.path.relpath(sys.executable, tests_dir))  # tests/../.venv/bin/python
+    code = ("from evo.sandbox import Sandbox, SandboxLimits\n"
+            "with Sandbox(SandboxLimits()) as sb:\n    print(sb.run_many([('x = 6 * 7', 'x')])[0].value)")
+    r = subprocess.run([exe, "-c", code], cwd=tests_dir.parent, capture_output=True, text=True, timeout=120)
+    assert r.stdout.strip() == "42", r.stderr[-500:]

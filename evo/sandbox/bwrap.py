@@ -111,7 +111,8 @@ def python_readable_by_others() -> bool:
 
 
 def worker_command(mode: str, uid: int, scratch_root: str, scratch_bytes: int) -> list[str]:
-    python = [sys.executable, "-I", str(WORKER_SCRIPT), str(uid), scratch_root, mode]
+    # abspath: an interpreter started as "dir/../.venv/bin/python" names a dir the sandbox lacks
+    python = [os.path.abspath(sys.executable), "-I", str(WORKER_SCRIPT), str(uid), scratch_root, mode]
     if mode != "bwrap":
         return python
     caps = [arg for cap in _CAPS for arg in ("--cap-add", cap)]
