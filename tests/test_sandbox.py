@@ -549,8 +549,8 @@ def test_interpreter_named_through_a_dir_the_sandbox_lacks():
     from pathlib import Path
 
     tests_dir = Path(__file__).resolve().parent
-    exe = os.path.join(tests_dir, os.path.relpath(sys.executable, tests_dir))  # tests/../.venv/bin/python
+    exe = os.path.relpath(sys.executable, tests_dir)  # ../.venv/bin/python, run from tests/
     code = ("from evo.sandbox import Sandbox, SandboxLimits\n"
             "with Sandbox(SandboxLimits()) as sb:\n    print(sb.run_many([('x = 6 * 7', 'x')])[0].value)")
-    r = subprocess.run([exe, "-c", code], cwd=tests_dir.parent, capture_output=True, text=True, timeout=120)
+    r = subprocess.run([exe, "-c", code], cwd=tests_dir, capture_output=True, text=True, timeout=120)
     assert r.stdout.strip() == "42", r.stderr[-500:]
