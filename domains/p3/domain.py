@@ -8,6 +8,7 @@ that fail.
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -101,11 +102,16 @@ class P3Domain(Domain):
         shots = "".join(render_puzzle(e) for e in examples)
         return f"{SOLVE_PREAMBLE}{shots}```python\n{item['f']}\n\ndef g("
 
+    @cached_property
+    def _solve_examples(self) -> list[dict[str, Any]]:
+        """The shortest seeds, shown before every solve attempt (read once, not per batch)."""
+        return sorted(self.seeds(), key=lambda s: len(s["f"]) + len(s["g"]))[: self.solve_shots]
+
     def _attempts(self, items: list[dict[str, Any]], ctx: EvalContext, seed: int,
                   trivial: bool) -> list[list[tuple[str, Verification]]]:
         """``solve_attempts`` fresh solutions per puzzle from the generator (which sees ``f``
         only), each verified in the sandbox: ``[(g, verification), ...]`` per puzzle."""
-        examples = sorted(self.seeds(), key=lambda s: len(s["f"]) + len(s["g"]))[: self.solve_shots]
+        examples = self._solve_examples
         params = SamplingParams(n=self.solve_attempts, max_new_tokens=self.solve_max_tokens,
                                 stop=self.stop, seed=seed, temperature=0.8)
         gens = ctx.generator.generate([self.solve_prompt(it, examples) for it in items], params)
