@@ -26,8 +26,7 @@ class GeneratorConfig(_Strict):
     model: str = "smollm2-135m"  # embedded alias, Hugging Face id or local folder
     batch_size: int = Field(16, gt=0)  # sequences per forward pass
     device: str = "auto"
-    # "auto": bfloat16 on CUDA and on CPUs with native bf16 (AVX512-BF16/AMX, ~1.5x faster
-    # here than float32), else float32
+    # "auto": bfloat16 on CUDA and on CPUs with native bf16 matmuls (AVX512-BF16/AMX), else float32
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     temperature: float = Field(0.8, ge=0)
     top_p: float = Field(0.95, gt=0, le=1)
