@@ -53,7 +53,7 @@ class P3Domain(Domain):
         if solve_attempts < 1:
             raise EvoError("p3: solve_attempts must be at least 1")
         self.seeds_file = Path(seeds_file) if seeds_file else SEEDS_FILE
-        # small models imitate short puzzles far better than long ones (and prompt faster)
+        # short seeds: shorter prompts, simpler puzzles for a small model to imitate
         self.seeds_max_chars = seeds_max_chars
         self.resolve_failed = resolve
         self.solve_attempts = solve_attempts
