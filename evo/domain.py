@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import importlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from evo.errors import EvoError
 from evo.llm.base import LLM
@@ -53,6 +54,26 @@ class EvalContext:
     generator: LLM
     sandbox: Sandbox
     seed: int = 0
+
+
+@dataclass
+class Benchmark:
+    """A domain's held-out set, ready to sample: one prompt per problem and a checker.
+
+    ``prompts`` are plain text (completion style) or chat messages (a list of
+    ``{"role", "content"}``; a final assistant message is a prefix the answer continues).
+    ``check(completions, sandbox)`` takes the sampled completions per problem and returns
+    per problem, per completion, whether it is correct.
+    """
+
+    name: str
+    split: str
+    ids: list[str]
+    prompts: list[Any]
+    check: Callable[[list[list[str]], Sandbox], list[list[bool]]]
+    stop: list[str] = field(default_factory=list)
+    max_new_tokens: int = 128
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 class Domain:
@@ -101,6 +122,12 @@ class Domain:
         """Fitness of verified-valid items (may call the generator, e.g. difficulty)."""
         raise NotImplementedError
 
+    def benchmark(self, split: str = "test", limit: int | None = None, seed: int = 0,
+                  prompt_style: str = "completion") -> Benchmark:
+        """The domain's held-out benchmark (``evo eval``): ``limit`` problems of ``split`` in a
+        ``seed``-ed order, prompted in ``prompt_style`` ("completion" or "chat"). None by default."""
+        raise EvoError(f"domain '{self.name}' has no benchmark")
+
     def text(self, item: dict[str, Any]) -> str:
         """The text the descriptor embeds."""
         return self.render(item)
@@ -119,6 +146,31 @@ class Domain:
         ask = self.preamble.strip() or f"Write a new {self.name} example."
         return [{"role": "user", "content": ask},
                 {"role": "assistant", "content": self.render(item).strip()}]
+
+    def to_solve_messages(self, item: dict[str, Any]) -> list[dict[str, str]] | None:
+        """The item as a solve example (``evo export --task solve``): the problem in the
+        user turn, its verified solution in the assistant turn. None: the domain has no
+        solve framing (the default)."""
+        return None
+
+    def contamination_sources(self) -> dict[str, Callable[[], list[BenchmarkItem]]]:
+        """Held-out benchmarks this domain knows, to check exported data against
+        (``evo export`` drops overlaps): name -> a loader of its items. A loader raises
+        :class:`~evo.errors.EvoError` when its data is not available. Default: none."""
+        return {}
+
+
+@dataclass
+class BenchmarkItem:
+    """One item of a held-out benchmark, as the contamination check sees it: ``text`` for
+    n-gram and MinHash overlap, ``embed`` for embedding similarity (default ``text``),
+    ``key`` for an exact match with :meth:`Domain.key` of the domain named ``domain``."""
+
+    id: str
+    text: str
+    embed: str | None = None
+    key: str | None = None
+    domain: str | None = None
 
 
 def read_seeds(path: str | Path, domain: str) -> list[dict[str, Any]]:

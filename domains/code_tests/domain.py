@@ -11,12 +11,13 @@ and the signature only, that fail the tests).
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from domains.code_tests.parse import parse_item, render_item
 from domains.code_tests.verify import passed, test_job, tests_of, verify_items
-from evo.domain import Domain, EvalContext, Score, Verification, read_seeds
+from evo.domain import BenchmarkItem, Domain, EvalContext, Score, Verification, read_seeds
 from evo.errors import EvoError
 from evo.llm import SamplingParams
 
@@ -85,6 +86,17 @@ class CodeTestsDomain(Domain):
                "a reference solution, and assert tests that the solution passes and a wrong "
                "solution fails. Give them in one python code block.")
         return [{"role": "user", "content": ask}, {"role": "assistant", "content": render_item(item).strip()}]
+
+    def to_solve_messages(self, item: dict[str, Any]) -> list[dict[str, str]]:
+        ask = (f"Solve this Python coding problem: {item['problem']}\n"
+               f"Complete the function, in one python code block:\n\n```python\n{signature(item)}\n```")
+        return [{"role": "user", "content": ask},
+                {"role": "assistant", "content": f"```python\n{item['solution'].strip()}\n```"}]
+
+    def contamination_sources(self) -> dict[str, Callable[[], list[BenchmarkItem]]]:
+        from domains.code_tests.benchmark import humaneval_items
+
+        return {"humaneval": humaneval_items}
 
     def verify(self, items: list[dict[str, Any]], sandbox: Sandbox) -> list[Verification]:
         verdicts, stats = verify_items(items, sandbox, self.max_mutants, self.per_test_s)

@@ -8,13 +8,22 @@ that fail.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from domains.p3.parse import normalised_puzzle, parse_puzzle
 from domains.p3.verify import check_expr, puzzle_program, to_verification, verify_puzzles
-from evo.domain import Domain, EvalContext, ParseError, Score, Verification, read_seeds
+from evo.domain import (
+    BenchmarkItem,
+    Domain,
+    EvalContext,
+    ParseError,
+    Score,
+    Verification,
+    read_seeds,
+)
 from evo.errors import EvoError
 from evo.llm import SamplingParams
 
@@ -94,6 +103,18 @@ class P3Domain(Domain):
                "so that f(g()) is True. Give f and g in one python code block.")
         answer = f"```python\n{item['f']}\n\n{item['g']}\n\nassert f(g())\n```"
         return [{"role": "user", "content": ask}, {"role": "assistant", "content": answer}]
+
+    def to_solve_messages(self, item: dict[str, Any]) -> list[dict[str, str]]:
+        ask = ("Solve this Python programming puzzle: write a function g that returns an answer "
+               "x such that f(x) is True. Give g in one python code block.\n\n"
+               f"```python\n{item['f']}\n```")
+        return [{"role": "user", "content": ask},
+                {"role": "assistant", "content": f"```python\n{item['g']}\n```"}]
+
+    def contamination_sources(self) -> dict[str, Callable[[], list[BenchmarkItem]]]:
+        from domains.p3.benchmark import p3_split_items
+
+        return {"p3-test": p3_split_items}
 
     def verify(self, items: list[dict[str, Any]], sandbox: Sandbox) -> list[Verification]:
         return verify_puzzles(items, sandbox)
