@@ -3,6 +3,6 @@ SQLite campaign store from which every archive can be rebuilt."""
 
 from archives.archive import Archive
 from archives.measures import Measures
-from archives.store import STORE_FILE, CampaignStore, Candidate, rebuild_archive
+from archives.store import SCHEMA_VERSION, STORE_FILE, CampaignStore, Candidate, rebuild_archive
 
-__all__ = ["STORE_FILE", "Archive", "CampaignStore", "Candidate", "Measures", "rebuild_archive"]
+__all__ = ["SCHEMA_VERSION", "STORE_FILE", "Archive", "CampaignStore", "Candidate", "Measures", "rebuild_archive"]

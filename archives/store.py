@@ -20,6 +20,10 @@ from archives.archive import Archive
 from evo.errors import EvoError
 
 STORE_FILE = "campaign.sqlite"
+# The store's layout version, kept in SQLite's header (PRAGMA user_version). Version 1 is
+# the first release's layout, which recorded no version (user_version 0). Version 2 adds
+# the foreign key rescores.candidate_id -> candidates.id. See archives/migrations.py.
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS candidates (
@@ -60,7 +64,8 @@ CREATE TABLE IF NOT EXISTS rescores (
     fitness_parts TEXT,
     last_candidate_id INTEGER NOT NULL,
     created REAL NOT NULL,
-    PRIMARY KEY (candidate_id, generator_version)
+    PRIMARY KEY (candidate_id, generator_version),
+    FOREIGN KEY (candidate_id) REFERENCES candidates (id)
 );
 """
 
@@ -111,23 +116,39 @@ class Candidate:
 class CampaignStore:
     """SQLite store of one campaign directory."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, migrate: bool = True) -> None:
+        """Opens (or creates) the store at ``path``. A store of an older schema version is
+        migrated (after a backup) when ``migrate``; writers migrate, readers need not: every
+        older version so far reads the same."""
+        from archives.migrations import prepare
+
         self.path = path
         try:
             self.db = sqlite3.connect(path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise EvoError(f"campaign store {path} cannot be opened: {exc}") from None
+        try:
             self.db.row_factory = sqlite3.Row
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.executescript(SCHEMA)
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.schema_version, self.migrated_from, self.backup = prepare(
+                self.db, path, SCHEMA, SCHEMA_VERSION, migrate)
         except sqlite3.DatabaseError as exc:
+            self.db.close()
             raise EvoError(f"campaign store {path} is unreadable or corrupt: {exc}") from None
+        except BaseException:
+            self.db.close()
+            raise
 
     @classmethod
-    def open(cls, directory: str | Path) -> CampaignStore:
+    def open(cls, directory: str | Path, migrate: bool = False) -> CampaignStore:
+        """The existing store of a campaign directory, checked (``quick_check``); for
+        reading unless ``migrate`` (writers: hold the campaign's writer lock)."""
         path = Path(directory) / STORE_FILE
         if not path.is_file():
             raise EvoError(f"{directory} is not a campaign directory (no {STORE_FILE})")
-        store = cls(path)
+        store = cls(path, migrate=migrate)
         try:
             ok = store.db.execute("PRAGMA quick_check").fetchone()[0] == "ok"
         except sqlite3.DatabaseError:

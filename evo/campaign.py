@@ -23,6 +23,7 @@ from evo.errors import EvoError
 from evo.faults import crash_point
 from evo.finetune import current_adapter, finetune_and_swap, latest_round
 from evo.llm import LLM, Generation, SamplingParams, load_from_config
+from evo.lock import WriterLock
 from evo.operators import Prompt, build_prompts
 from evo.sandbox import Sandbox
 from evo.strategy import NOT_OFFERED, Strategy
@@ -38,7 +39,18 @@ class Campaign:
                  embedder: Embedder | None = None) -> None:
         self.config, self.dir = config, Path(out_dir)
         self.stop_requested = False  # set by a signal handler: finish the batch, then stop
+        created = next((p for p in [*reversed(self.dir.parents), self.dir] if not p.exists()), None)
         self.resumed = self._check_dir()
+        # One writer per campaign, taken before minutes of model loading (see evo.lock).
+        self.lock = WriterLock(self.dir, "evo run").acquire()
+        try:
+            self._set_up(generator, embedder)
+        except BaseException:
+            self._abandon(created)
+            raise
+
+    def _set_up(self, generator: LLM | None, embedder: Embedder | None) -> None:
+        config = self.config
         self.domain = get_domain(config.domain, **config.domain_options)
         self.seed_items = self.domain.seeds()
         if not self.seed_items:
@@ -63,6 +75,17 @@ class Campaign:
         self.seeds = [(c.id, c.item) for c in self.store.candidates("is_seed = 1 AND verdict = 'valid'")]
         self.strategy = Strategy(config.strategy, self.archive)
         self.strategy.restore(self.store, self._embed)
+
+    def _abandon(self, created: Path | None) -> None:
+        """A set-up that failed: close what opened, give the lock back, and leave no
+        directory behind that this run created and never stored anything in."""
+        for part in ("sandbox", "store"):
+            if hasattr(self, part):
+                getattr(self, part).close()
+        fresh = not (self.dir / STORE_FILE).exists()
+        self.lock.release(remove=fresh)
+        if fresh and created is not None:
+            shutil.rmtree(created, ignore_errors=True)
 
     def _check_dir(self) -> bool:
         """True when the directory holds this campaign already (same config but the
@@ -290,8 +313,11 @@ class Campaign:
         return summarize(self.store, self.archive, self.dir, wall_s)
 
     def close(self) -> None:
-        self.sandbox.close()
-        self.store.close()
+        try:
+            self.sandbox.close()
+            self.store.close()
+        finally:
+            self.lock.release()
 
 
 def summarize(store: CampaignStore, archive: Archive, directory: Path, wall_s: float | None = None) -> dict[str, Any]:

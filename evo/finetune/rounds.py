@@ -196,10 +196,17 @@ def finetune_campaign(directory: str | Path, overrides: dict[str, Any] | None = 
     """``evo finetune DIR``: one round from a finished campaign directory (its stored config,
     with ``finetune.*`` overrides), then the swap's re-score of its archive."""
     from evo.campaign import MEASURES_FILE
+    from evo.lock import WriterLock
     from evo.sandbox import Sandbox
 
     directory = Path(directory)
-    store = CampaignStore.open(directory)
+    CampaignStore.open(directory).close()  # a readable campaign directory, before locking it
+    lock = WriterLock(directory, "evo finetune").acquire()  # one writer per campaign
+    try:
+        store = CampaignStore.open(directory, migrate=True)
+    except BaseException:
+        lock.release()
+        raise
     try:
         saved = store.get_meta("config")
         if saved is None or not (directory / MEASURES_FILE).exists():
@@ -220,3 +227,4 @@ def finetune_campaign(directory: str | Path, overrides: dict[str, Any] | None = 
         return record
     finally:
         store.close()
+        lock.release()
