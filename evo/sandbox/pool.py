@@ -107,12 +107,13 @@ def _frame(message: dict) -> bytes:
 class WorkerProcess:
     """One warm worker. Not thread-safe: the pool hands it to one caller at a time."""
 
-    def __init__(self, mode: str, uid: int, scratch_bytes: int) -> None:
+    def __init__(self, mode: str, uid: int, scratch_bytes: int, bwrap: str | None = None) -> None:
         self.mode, self.uid = mode, uid
         self.scratch_root = "/tmp/evo" if mode == "bwrap" else tempfile.mkdtemp(prefix="evo-sbx-")
         if mode != "bwrap":
             os.chmod(self.scratch_root, 0o711)
-        argv = worker_command(mode, uid, os.path.join(self.scratch_root, "runs"), scratch_bytes)
+        scratch = os.path.join(self.scratch_root, "runs")
+        argv = worker_command(mode, uid, scratch, scratch_bytes, bwrap)
         self.proc = _spawn(argv, {"PATH": "/usr/bin:/bin"})
         self._fd = self.proc.stdout.fileno()
         self.ready: dict | None = None

