@@ -30,3 +30,16 @@ def load_average() -> str:
         return " / ".join(Path("/proc/loadavg").read_text().split()[:3])
     except OSError:
         return "unknown"
+
+
+def cpu_flags() -> str:
+    """The CPU flags that decide CPU speed here: AVX2, AVX-512 and native bf16."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                have = set(line.split(":", 1)[1].split())
+                wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+                return " ".join(f for f in wanted if f in have) or "none of avx2/avx512"
+    except OSError:
+        pass
+    return "unknown"

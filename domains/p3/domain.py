@@ -1,9 +1,13 @@
 """Python Programming Puzzles (P3): the LLM writes a puzzle ``f`` and a solution ``g``.
 
 A puzzle is valid when ``f(g())`` is True, the answer has the declared type and no
-trivial answer satisfies ``f``. Its fitness is its difficulty for the current
-generator: the fraction of ``solve_attempts`` fresh attempts (seeing ``f`` only)
-that fail.
+trivial answer satisfies ``f``. Its fitness blends two difficulties: for the current
+generator, the fraction of ``solve_attempts`` fresh attempts (seeing ``f`` only) that
+fail; and for a deterministic enumerative search over small answers
+(:mod:`domains.p3.enumerate`), how far it has to look. ``search_weight`` sets the
+search's share (0: the generator alone, as before). The generator's part keeps the
+fitness relative to the current generator after a fine-tune; the search's part gives
+a gradient where the generator fails at everything.
 """
 
 from __future__ import annotations
@@ -13,9 +17,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from domains.p3.enumerate import DEFAULT_BUDGET, enumerate_solve, hardness
 from domains.p3.parse import normalised_puzzle, parse_puzzle
-from domains.p3.verify import check_expr, puzzle_program, to_verification, verify_puzzles
+from domains.p3.verify import check_puzzles, verify_puzzles
 from evo.domain import (
+    Benchmark,
     BenchmarkItem,
     Domain,
     EvalContext,
@@ -31,6 +37,7 @@ if TYPE_CHECKING:
     from evo.sandbox import Sandbox
 
 SEEDS_FILE = Path(__file__).with_name("seeds.jsonl")
+SEARCH_WEIGHT = 0.5  # chosen by experiments/p3_fitness_spread.py (train families only)
 
 PREAMBLE = (
     "# Python programming puzzles. Each puzzle is a function f whose first argument is the\n"
@@ -58,9 +65,15 @@ class P3Domain(Domain):
 
     def __init__(self, seeds_file: str | None = None, seeds_max_chars: int | None = None,
                  solve_attempts: int = 4, solve_max_tokens: int = 96, solve_shots: int = 2,
-                 resolve: bool = True) -> None:
+                 resolve: bool = True, search_weight: float = SEARCH_WEIGHT,
+                 search_budget: int = DEFAULT_BUDGET) -> None:
         if solve_attempts < 1:
             raise EvoError("p3: solve_attempts must be at least 1")
+        if not 0.0 <= search_weight <= 1.0:
+            raise EvoError("p3: search_weight must be between 0 and 1")
+        if search_budget < 1:
+            raise EvoError("p3: search_budget must be at least 1")
+        self.search_weight, self.search_budget = search_weight, search_budget
         self.seeds_file = Path(seeds_file) if seeds_file else SEEDS_FILE
         # short seeds: shorter prompts, simpler puzzles for a small model to imitate
         self.seeds_max_chars = seeds_max_chars
@@ -116,6 +129,13 @@ class P3Domain(Domain):
 
         return {"p3-test": p3_split_items}
 
+    def benchmark(self, split: str = "test", limit: int | None = None, seed: int = 0,
+                  prompt_style: str = "completion") -> Benchmark:
+        """P3 families of ``split`` (test: the 228 held-out ones), see :mod:`domains.p3.heldout`."""
+        from domains.p3.heldout import p3_benchmark
+
+        return p3_benchmark(self, split, limit, seed, prompt_style)
+
     def verify(self, items: list[dict[str, Any]], sandbox: Sandbox) -> list[Verification]:
         return verify_puzzles(items, sandbox)
 
@@ -143,12 +163,11 @@ class P3Domain(Domain):
                     g = parse_puzzle(item["f"] + "\n\ndef g(" + s.text)["g"]
                 except ParseError:
                     continue  # an unparsable attempt is a failed attempt
-                attempt = {**item, "g": g}
-                jobs.append((puzzle_program(attempt), check_expr(attempt, trivial=trivial)))
+                jobs.append({**item, "g": g})
                 owners.append((i, g))
         out: list[list[tuple[str, Verification]]] = [[] for _ in items]
-        for (i, g), verdict in zip(owners, ctx.sandbox.run_many(jobs)):
-            out[i].append((g, to_verification(verdict)))
+        for (i, g), verification in zip(owners, check_puzzles(jobs, ctx.sandbox, trivial=trivial)):
+            out[i].append((g, verification))
         return out
 
     def resolve(self, items: list[dict[str, Any]], ctx: EvalContext) -> list[tuple[dict[str, Any], Verification] | None]:
@@ -164,10 +183,20 @@ class P3Domain(Domain):
         return out
 
     def score(self, items: list[dict[str, Any]], ctx: EvalContext) -> list[Score]:
-        """Difficulty: the share of fresh solve attempts by the generator that fail."""
+        """``(1 - w) * generator difficulty + w * search hardness``, ``w = search_weight``;
+        generator difficulty is the share of fresh solve attempts by the generator that fail."""
         if not items:
             return []
-        k = self.solve_attempts
+        k, w = self.solve_attempts, self.search_weight
         solved = [sum(v.valid for _, v in tries) for tries in self._attempts(items, ctx, ctx.seed, trivial=False)]
-        return [Score(fitness=1.0 - s / k, parts={"difficulty": 1.0 - s / k, "solved": s, "attempts": k})
-                for s in solved]
+        search = enumerate_solve(items, ctx.sandbox, self.search_budget) if w > 0 else [None] * len(items)
+        out = []
+        for s, r in zip(solved, search):
+            gen = 1.0 - s / k
+            parts: dict[str, Any] = {"difficulty": gen, "solved": s, "attempts": k}
+            if r is not None:
+                h = hardness(r, self.search_budget)
+                parts.update(search_hardness=h, search_steps=r.steps, search_stop=r.stop)
+                gen = (1.0 - w) * gen + w * h
+            out.append(Score(fitness=gen, parts=parts))
+        return out
