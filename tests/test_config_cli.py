@@ -111,6 +111,8 @@ def test_cli_status_of_recorded_campaign(small_campaign):
     r = evo("status", small_campaign, cwd=ROOT)
     assert r.returncode == 0, r.stderr
     assert "campaign summary" in r.stdout and "QD-score" in r.stdout
+    # which isolation contained the campaign's evaluations is recorded and shown
+    assert "sandbox" in r.stdout and ("bwrap" in r.stdout or "NO namespace" in r.stdout)
 
 
 def test_run_into_a_different_campaign_is_refused(small_campaign):
@@ -124,7 +126,7 @@ def test_runtime_keys_may_change_on_resume_but_not_the_campaign():
     base = load_config(ROOT / "experiments" / "p3_cpu.yaml")
     moved = load_config(ROOT / "experiments" / "p3_cpu.yaml", parse_overrides([
         "iterations=99", "generator.backend=vllm", "generator.batch_size=256", "executor.kind=ray",
-        "sandbox.workers=16"]))
+        "sandbox.workers=16", "sandbox.isolation=bwrap"]))
     assert same_campaign(base, moved)
     for change in ("generator.model=other", "generator.temperature=0.1", "archive.dims=[5, 5]", "seed=3",
                    "sandbox.timeout_s=9"):
