@@ -4,7 +4,7 @@ insert, record. One iteration per batch; the store commits once per batch."""
 from __future__ import annotations
 
 import json
-import shutil
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -89,7 +89,7 @@ class Campaign:
         fresh = not (self.dir / STORE_FILE).exists()
         self.lock.release(remove=fresh)
         if fresh and created is not None:
-            shutil.rmtree(created, ignore_errors=True)
+            _remove_empty_dirs(self.dir, created)
 
     def _check_dir(self) -> bool:
         """True when the directory holds this campaign already (same config but the
@@ -106,13 +106,14 @@ class Campaign:
         first_missing = next((p for p in [*reversed(self.dir.parents), self.dir] if not p.exists()), None)
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
-            (self.dir / ".write-probe").touch()
-            (self.dir / ".write-probe").unlink()
+            probe = self.dir / f".write-probe-{os.getpid()}"  # per process: writers may race here
+            probe.touch()
+            probe.unlink()
         except OSError as exc:
             raise EvoError(f"output directory {self.dir} is not writable: {exc.strerror}") from None
         finally:
-            if first_missing is not None:
-                shutil.rmtree(first_missing, ignore_errors=True)
+            if first_missing is not None:  # only what is still empty: a racing writer may own it now
+                _remove_empty_dirs(self.dir, first_missing)
         return resumed
 
     def _measures(self) -> Measures:
@@ -322,6 +323,17 @@ class Campaign:
             self.store.close()
         finally:
             self.lock.release()
+
+
+def _remove_empty_dirs(directory: Path, top: Path) -> None:
+    """Removes ``directory`` and its parents up to ``top``, as long as they are empty."""
+    for d in [directory, *directory.parents]:
+        try:
+            d.rmdir()
+        except OSError:
+            return
+        if d == top:
+            return
 
 
 def summarize(store: CampaignStore, archive: Archive, directory: Path, wall_s: float | None = None) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from evo.cli import campaign, data, tools  # noqa: F401  (register the commands)
+from evo.cli import campaign, check, data, tools  # noqa: F401  (register the commands)
 from evo.cli.app import app, console
 from evo.errors import EvoError
 
