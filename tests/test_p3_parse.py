@@ -55,7 +55,8 @@ def test_imports_before_f_are_kept():
     ("def f(x: int):\n    return x == 3\n", "no function g"),
     ("def f(x):\n    return x == 3\ndef g():\n    return 3", "no type annotation"),
     ("def f():\n    return True\ndef g():\n    return 3", "takes no answer"),
-    ("def f(x: dict):\n    return True\ndef g():\n    return {}", "unsupported answer type"),
+    ("def f(x: set):\n    return True\ndef g():\n    return set()", "unsupported answer type"),
+    ("def f(x: Dict[List[int], int]):\n    return True\ndef g():\n    return {}", "unsupported answer type"),
     ("def f(x: int, y):\n    return x == y\ndef g():\n    return 3", "need default values"),
     ("def f(x: int):\n    return x == 3\ndef g(y):\n    return y", "callable with no arguments"),
     ("def f(x: int)\n    return x == 3\ndef g():\n    return 3", "syntax error in f"),
@@ -68,7 +69,11 @@ def test_rejects_malformed(text, reason):
 
 @pytest.mark.parametrize("raw, norm", [
     ("int", "int"), ("list[int]", "List[int]"), ("List[List[str]]", "List[List[str]]"),
-    ("typing.List[float]", "List[float]"), ("dict", None), ("List[dict]", None), ("", None),
+    ("typing.List[float]", "List[float]"), ("", None), ("set", None), ("Tuple[int]", None),
+    # bare containers: accepted, and checked as far as they say
+    ("list", "list"), ("List", "list"), ("dict", "dict"), ("Dict", "dict"), ("List[dict]", "List[dict]"),
+    ("dict[str, int]", "Dict[str,int]"), ("Dict[int, List[str]]", "Dict[int,List[str]]"),
+    ("Dict[List[int], int]", None), ("Dict[int]", None), ("List[int, str]", None),
 ])
 def test_normalise_type(raw, norm):
     assert normalise_type(raw) == norm

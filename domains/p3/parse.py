@@ -5,23 +5,10 @@ from __future__ import annotations
 import ast
 import re
 
+from domains.p3.answer_types import normalise_type
 from evo.domain import ParseError
 
-# P3's answer types: int, float, str, bool and (nested) List[...] of them.
-_TYPE = re.compile(r"^(?:int|float|str|bool|List\[(?P<inner>.+)\])$")
-
-
-def normalise_type(annotation: str) -> str | None:
-    """``list[int]`` -> ``List[int]``; None for types outside P3's vocabulary."""
-    t = re.sub(r"\blist\[", "List[", annotation.replace(" ", "").replace("typing.", ""))
-    node = t
-    while True:
-        m = _TYPE.match(node)
-        if not m:
-            return None
-        if m.group("inner") is None:
-            return t
-        node = m.group("inner")
+__all__ = ["normalise_type", "normalised_puzzle", "parse_puzzle"]
 
 
 def _chunks(code: str) -> list[str]:
