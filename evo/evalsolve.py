@@ -1,17 +1,18 @@
-"""Held-out measurement: pass@k of a generator on P3 puzzle families it never trained on.
+"""Held-out measurement: pass@k of a generator on a domain's benchmark (``evo eval``).
 
-``evo eval-solve --model BASE_OR_ADAPTER --split test``: one puzzle per family of the split
-(its shortest instance), in a seeded order, ``--limit`` of them; ``k`` sampled solutions per
-puzzle with the same solve prompt the campaign uses for difficulty; every attempt verified
-in the sandbox (``f(g())`` is True and the answer has the declared type). pass@1 and pass@k
-use the unbiased estimator (Chen et al., 2021). Results append to a JSONL file (a campaign's
-``heldout.jsonl`` by default) so the curve over rounds can be plotted.
+A domain brings its benchmark (:meth:`evo.domain.Domain.benchmark`: prompts and a checker;
+P3's test families, for instance); this module samples ``n`` completions per problem from a
+base model or an adapter, has the benchmark check them, and reports pass@k for every
+requested ``k <= n`` with the unbiased estimator (Chen et al., 2021) and a 95% bootstrap
+interval over problems. Results append to a JSONL file (a campaign's ``heldout.jsonl`` by
+default) so the curve over rounds can be plotted. ``evo`` never imports a domain here.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from math import comb
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,6 @@ import numpy as np
 
 from evo.errors import EvoError
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "p3"
 HELDOUT_FILE = "heldout.jsonl"
 
 
@@ -31,40 +31,59 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 if n - c < k else 1.0 - comb(n - c, k) / comb(n, k)
 
 
-def load_puzzles(data_dir: str | Path | None = None, split: str = "test", limit: int | None = None,
-                 seed: int = 0) -> list[dict[str, Any]]:
-    """One puzzle per family of ``split`` (the shortest that parses), seeded order, ``limit``."""
-    from domains.p3 import parse_puzzle
-    from evo.domain import ParseError
+def bootstrap_ci(values: Sequence[float], *, n_boot: int = 2000, level: float = 0.95,
+                 seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``values`` (resampled with replacement)."""
+    a = np.asarray(values, dtype=float)
+    if a.size == 0:
+        return (float("nan"), float("nan"))
+    idx = np.random.default_rng(seed).integers(0, a.size, size=(n_boot, a.size))
+    means = a[idx].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)
 
-    data = Path(data_dir) if data_dir else DEFAULT_DATA
-    try:
-        puzzles = json.loads((data / "puzzles.json").read_text())
-        families = json.loads((data / "split.json").read_text())
-    except OSError as exc:
-        raise EvoError(f"cannot read the P3 data in {data}: {exc.strerror} (pass --data)") from None
-    if split not in families:
-        raise EvoError(f"unknown split '{split}' (choose {', '.join(sorted(families))})")
-    wanted = set(families[split])
-    best: dict[str, dict[str, Any]] = {}
-    for p in puzzles:
-        family = p["name"].split(":")[0]
-        if family not in wanted:
+
+def render_prompts(llm: Any, prompts: list[Any]) -> list[str]:
+    """Text prompts as they are; chat prompts (message lists) through the model's chat
+    template: a final assistant message is continued, otherwise a reply is started."""
+    out = []
+    for p in prompts:
+        if isinstance(p, str):
+            out.append(p)
             continue
-        f = p["sat"].replace("def sat(", "def f(", 1)
-        try:  # parse f with a placeholder g: normalises f exactly as candidates are
-            item = parse_puzzle(f + "\n\ndef g():\n    return None")
-        except ParseError:
-            continue
-        if item["ans_type"] != p["ans_type"]:
-            continue
-        item = {"f": item["f"], "ans_type": item["ans_type"], "name": p["name"]}
-        if family not in best or len(item["f"]) < len(best[family]["f"]):
-            best[family] = item
-    names = sorted(best)
-    order = np.random.default_rng(seed).permutation(len(names))
-    items = [best[names[i]] for i in order]
-    return items[:limit] if limit else items
+        tokenizer = getattr(getattr(llm, "llm", llm), "tokenizer", None)
+        if tokenizer is None or not getattr(tokenizer, "chat_template", None):
+            raise EvoError("chat-style prompts need a model with a chat template (transformers backend)")
+        cont = bool(p) and p[-1]["role"] == "assistant"
+        out.append(tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=not cont,
+                                                 continue_final_message=cont))
+    return out
+
+
+def evaluate(llm: Any, bench: Any, sandbox: Any, *, n: int = 4, ks: Sequence[int] = (1,),
+             temperature: float = 0.8, top_p: float = 0.95, seed: int = 0,
+             max_new_tokens: int | None = None) -> dict[str, Any]:
+    """Samples ``n`` completions per problem of ``bench`` (a :class:`evo.domain.Benchmark`),
+    checks them; pass@k for each ``k <= n`` with a bootstrap interval over problems."""
+    from evo.llm import SamplingParams
+
+    ks = sorted({k for k in ks if k <= n} or {min(n, 1)})
+    t = time.time()
+    params = SamplingParams(n=n, temperature=temperature, top_p=top_p,
+                            max_new_tokens=max_new_tokens or bench.max_new_tokens, stop=bench.stop, seed=seed)
+    gens = llm.generate(render_prompts(llm, bench.prompts), params)
+    ok = bench.check([[g.text for g in row] for row in gens], sandbox)
+    correct = [sum(row) for row in ok]
+    m = len(correct)
+    out: dict[str, Any] = {"benchmark": bench.name, "n_puzzles": m, "n": n, "k": max(ks), "ks": ks,
+                           "samples": m * n}
+    for k in ks:
+        per = [pass_at_k(n, c, k) for c in correct]
+        out[f"pass@{k}"] = float(np.mean(per)) if per else 0.0
+        out[f"pass@{k}_ci"] = list(bootstrap_ci(per, seed=seed))
+    out.update(solved=[i for i, c in zip(bench.ids, correct) if c], correct=correct, wall_s=time.time() - t,
+               max_new_tokens=params.max_new_tokens, temperature=temperature, seed=seed, **bench.meta)
+    return out
 
 
 def resolve_model(model: str) -> tuple[str, str | None]:
@@ -82,69 +101,32 @@ def resolve_model(model: str) -> tuple[str, str | None]:
     return model, None
 
 
-def eval_solve(llm: Any, puzzles: list[dict[str, Any]], sandbox: Any, *, k: int = 4,
-               max_new_tokens: int = 96, temperature: float = 0.8, seed: int = 0) -> dict[str, Any]:
-    """Samples ``k`` solutions per puzzle from ``llm`` and verifies them; pass@1 and pass@k."""
-    from domains.p3 import P3Domain, parse_puzzle
-    from domains.p3.verify import check_expr, puzzle_program, to_verification
-    from evo.domain import ParseError
-    from evo.finetune.data import solve_shots
-    from evo.llm import SamplingParams
-
-    domain = P3Domain()
-    shots = solve_shots(domain)
-    t = time.time()
-    params = SamplingParams(n=k, temperature=temperature, top_p=0.95, max_new_tokens=max_new_tokens,
-                            stop=domain.stop, seed=seed)
-    gens = llm.generate([domain.solve_prompt(p, shots) for p in puzzles], params)
-    jobs, owners, parsed = [], [], 0
-    for i, (p, samples) in enumerate(zip(puzzles, gens)):
-        for s in samples:
-            try:
-                g = parse_puzzle(p["f"] + "\n\ndef g(" + s.text)["g"]
-            except ParseError:
-                continue
-            parsed += 1
-            attempt = {**p, "g": g}
-            jobs.append((puzzle_program(attempt), check_expr(attempt, trivial=False)))
-            owners.append(i)
-    correct = [0] * len(puzzles)
-    for i, verdict in zip(owners, sandbox.run_many(jobs)):
-        correct[i] += to_verification(verdict).valid
-    n = len(puzzles)
-    return {
-        "n_puzzles": n, "k": k, "samples": n * k, "parsed_rate": parsed / (n * k) if n else 0.0,
-        "pass@1": sum(pass_at_k(k, c, 1) for c in correct) / n if n else 0.0,
-        f"pass@{k}": sum(pass_at_k(k, c, k) for c in correct) / n if n else 0.0,
-        "solved": [p["name"] for p, c in zip(puzzles, correct) if c],
-        "correct": correct, "wall_s": time.time() - t,
-        "max_new_tokens": max_new_tokens, "temperature": temperature, "seed": seed,
-    }
-
-
-def run_eval_solve(model: str, *, split: str = "test", limit: int | None = None, k: int = 4,
-                   data_dir: str | Path | None = None, out: str | Path | None = None,
-                   batch_size: int = 16, max_new_tokens: int = 96, seed: int = 0,
-                   series: str = "archive", round: int | None = None,
-                   device: str = "auto") -> dict[str, Any]:
-    """Loads ``model`` (a base model or an adapter folder), measures it, appends to ``out``."""
+def run_eval(model: str, *, domain: str = "p3", split: str = "test", limit: int | None = None,
+             n: int = 4, ks: Sequence[int] = (1,), prompt_style: str = "completion",
+             domain_options: dict[str, Any] | None = None, out: str | Path | None = None,
+             batch_size: int = 16, max_new_tokens: int | None = None, seed: int = 0,
+             series: str = "archive", round: int | None = None, device: str = "auto",
+             backend: str = "transformers") -> dict[str, Any]:
+    """Loads ``model`` (a base model or an adapter folder), runs ``domain``'s benchmark,
+    appends the record to ``out``."""
+    from evo.domain import get_domain
     from evo.llm import load_generator
     from evo.sandbox import Sandbox
 
-    if k < 1:
-        raise EvoError("k must be at least 1")
+    if n < 1:
+        raise EvoError("n must be at least 1")
+    if any(k < 1 or k > n for k in ks):
+        raise EvoError(f"every k must be between 1 and n={n} (n samples per problem)")
     if limit is not None and limit < 1:
         raise EvoError("--limit must be at least 1")
-    puzzles = load_puzzles(data_dir, split, limit, seed)
-    if not puzzles:
-        raise EvoError(f"no puzzles in split '{split}'")
+    bench = get_domain(domain, **(domain_options or {})).benchmark(split, limit, seed, prompt_style)
     base, adapter = resolve_model(model)
     if round is None and adapter and (Path(adapter) / "round.json").is_file():
         round = json.loads((Path(adapter) / "round.json").read_text())["round"]
-    llm = load_generator("transformers", base, adapter=adapter, batch_size=batch_size, device=device)
+    llm = load_generator(backend, base, adapter=adapter, batch_size=batch_size, device=device)
     with Sandbox() as sandbox:
-        result = eval_solve(llm, puzzles, sandbox, k=k, max_new_tokens=max_new_tokens, seed=seed)
-    record = {"model": base, "adapter": adapter, "series": series if adapter else "base",
+        result = evaluate(llm, bench, sandbox, n=n, ks=ks, max_new_tokens=max_new_tokens, seed=seed)
+    record = {"model": base, "adapter": adapter, "series": series if adapter else "base", "domain": domain,
               "round": round or 0, "split": split, "limit": limit, **result, "created": time.time()}
     if out is not None:
         out = Path(out)
@@ -179,8 +161,8 @@ def plot_heldout(path: str | Path, out: str | Path | None = None) -> Path:
         ax.plot([p for p, _ in pts], [r["pass@1"] for _, r in pts], "o-", label=f"{series} pass@1")
         ax.plot([p for p, _ in pts], [r[f"pass@{k}"] for _, r in pts], "s--", label=f"{series} pass@{k}")
     ax.set_xlabel("fine-tuning round (0 = base)")
-    ax.set_ylabel("held-out P3 pass rate")
-    ax.set_title("held-out P3 (test families)")
+    ax.set_ylabel("held-out pass rate")
+    ax.set_title(f"held-out {rows[-1].get('benchmark', 'p3-test')}")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     out = Path(out) if out else path.with_suffix(".png")

@@ -15,10 +15,12 @@ import numpy as np
 import pytest
 
 from archives import Archive, CampaignStore, Measures, rebuild_archive
+from domains.p3 import P3Domain
+from domains.p3.heldout import DEFAULT_DATA, load_puzzles
 from evo.campaign import MEASURES_FILE, Campaign
 from evo.config import CampaignConfig, FinetuneConfig
 from evo.domain import Score, get_domain
-from evo.evalsolve import DEFAULT_DATA, eval_solve, load_puzzles, pass_at_k
+from evo.evalsolve import bootstrap_ci, evaluate, pass_at_k
 from evo.finetune import archive_examples, finetune_and_swap
 from evo.finetune.data import (
     data_hash,
@@ -225,6 +227,18 @@ def test_pass_at_k_estimator():
     assert pass_at_k(4, 1, 1) == pytest.approx(0.25)
     assert pass_at_k(4, 1, 4) == 1.0
     assert pass_at_k(5, 2, 2) == pytest.approx(1 - 3 / 10)
+    with pytest.raises(ValueError):
+        pass_at_k(4, 1, 5)  # k needs n >= k samples
+
+
+def test_bootstrap_interval_brackets_the_mean_and_shrinks_with_data():
+    rng = np.random.default_rng(1)
+    small, big = rng.random(20), rng.random(2000)
+    lo, hi = bootstrap_ci(small)
+    assert lo < small.mean() < hi
+    blo, bhi = bootstrap_ci(big)
+    assert bhi - blo < (hi - lo) / 5
+    assert bootstrap_ci([0.3] * 10) == pytest.approx((0.3, 0.3))
 
 
 needs_data = pytest.mark.skipif(not (DEFAULT_DATA / "puzzles.json").is_file(), reason="no ../shared/data/p3")
@@ -252,8 +266,10 @@ def test_eval_solve_verifies_sampled_solutions_in_the_sandbox():
                 return ref["sol_header"][len("def sol("):] + "\n" + ref["sol_bodies"][0] + "\n"
         return "):\n    return None\n"
 
+    bench = P3Domain().benchmark("test", 4)
+    assert bench.ids == [it["name"] for it in items]
     with Sandbox() as sandbox:
-        r = eval_solve(ScriptedStandInLLM(respond), items, sandbox, k=2)
+        r = evaluate(ScriptedStandInLLM(respond), bench, sandbox, n=2, ks=(1, 2))
     assert r["n_puzzles"] == 4 and r["samples"] == 8
     assert r["solved"] == [it["name"] for it in solved]
     assert r["pass@1"] == pytest.approx(0.5) and r["pass@2"] == pytest.approx(0.5)
@@ -265,6 +281,9 @@ def test_eval_solve_verifies_sampled_solutions_in_the_sandbox():
     (["eval-solve", "--limit", "0"], "--limit must be at least 1"),
     (["eval-solve", "--split", "nope", "--limit", "1"], "unknown split 'nope'"),
     (["eval-solve", "--data", "/nonexistent", "--limit", "1"], "cannot read the P3 data"),
+    (["eval", "--n", "4", "--k", "10", "--limit", "1"], "every k must be between 1 and n=4"),
+    (["eval", "--domain", "text_feedback", "--limit", "1"], "domain 'text_feedback' has no benchmark"),
+    (["eval", "--prompt-style", "poem", "--limit", "1"], "unknown prompt style 'poem'"),
 ])
 def test_cli_bad_input_is_one_line_exit_2(args, message):
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
@@ -282,3 +301,10 @@ def test_cli_finetune_rejects_a_bad_setting(small_campaign, tmp_path):
                        capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
     assert r.returncode == 2 and "bad config: finetune.seed_share" in r.stderr, r.stderr
     assert not (run / "adapters").exists()
+
+
+def test_the_engine_imports_no_concrete_domain():
+    offenders = [str(p.relative_to(ROOT)) for p in (ROOT / "evo").rglob("*.py")
+                 if any(line.lstrip().startswith(("from domains", "import domains"))
+                        for line in p.read_text().splitlines())]
+    assert offenders == []

@@ -7,7 +7,6 @@ import pytest
 
 from domains.p3 import P3Domain
 from domains.p3.enumerate import _HARNESS, SearchResult, enumerate_solve, hardness, literals
-from domains.p3.verify import _HARNESS as VERIFY_HARNESS
 from evo.domain import EvalContext
 from evo.llm.scripted import ScriptedStandInLLM
 from evo.sandbox import Sandbox, SandboxLimits
@@ -25,7 +24,7 @@ def puzzle(f: str, t: str) -> dict:
 
 def first_values(t: str, n: int, lits=(), alphabet="ab01") -> list:
     scope: dict = {}
-    exec(VERIFY_HARNESS + _HARNESS, scope)  # the harness alone, outside the sandbox: no f involved
+    exec(_HARNESS, scope)  # the harness alone, outside the sandbox: no f involved
     return list(itertools.islice(scope["_evo_values"](t, list(lits), alphabet), n))
 
 
@@ -33,8 +32,8 @@ def first_values(t: str, n: int, lits=(), alphabet="ab01") -> list:
 def test_enumeration_is_duplicate_free_and_well_typed(t):
     values = first_values(t, 400, lits=[3, "ab", [1, 2], [[0]], [], True])
     scope: dict = {}
-    exec(VERIFY_HARNESS, scope)
-    assert all(scope["_evo_type_ok"](v, t) for v in values)
+    exec(_HARNESS, scope)
+    assert all(scope["_evo_enum_type_ok"](v, t) for v in values)
     assert len({repr(v) for v in values}) == len(values)
 
 

@@ -39,6 +39,11 @@ MAX_LITERALS = 24
 _HARNESS = r'''
 import itertools as _evo_it, time as _evo_time, copy as _evo_copy
 
+def _evo_enum_type_ok(x, t):
+    if t.startswith("List["):
+        return type(x) is list and all(_evo_enum_type_ok(e, t[5:-1]) for e in x)
+    return type(x) is {"int": int, "float": float, "str": str, "bool": bool}.get(t)
+
 def _evo_scalars(t, lits, alphabet):
     seen = set()
     def once(v):
@@ -85,7 +90,7 @@ def _evo_values(t, lits, alphabet):
         return
     pool, src, seen = [], _evo_values(t[5:-1], lits, alphabet), set()
     for v in lits:
-        if type(v) is list and _evo_type_ok(v, t) and repr(v) not in seen:
+        if type(v) is list and _evo_enum_type_ok(v, t) and repr(v) not in seen:
             seen.add(repr(v))
             yield _evo_copy.deepcopy(v)
     if "[]" not in seen:
@@ -168,10 +173,8 @@ def alphabet(lits: list[Any]) -> str:
 
 
 def search_program(item: dict[str, Any]) -> str:
-    from domains.p3.verify import puzzle_program
-
-    # the verifier's program brings the type check; g is not needed, but harmless
-    return puzzle_program({**item, "g": item.get("g") or "def g():\n    return None"}) + _HARNESS
+    """The puzzle and the search; ``g`` is not part of it (the search never sees a solution)."""
+    return "from typing import List\n\n" + item["f"] + "\n" + _HARNESS
 
 
 def search_expr(item: dict[str, Any], budget: int, cap: float = TIME_CAP_S) -> str:

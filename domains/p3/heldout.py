@@ -23,7 +23,7 @@ import numpy as np
 
 from domains.p3.benchmark import DEFAULT_DATA, data_dir
 from domains.p3.parse import parse_puzzle
-from domains.p3.verify import check_expr, puzzle_program, to_verification
+from domains.p3.verify import check_puzzles
 from evo.domain import Benchmark, ParseError
 from evo.errors import EvoError
 
@@ -101,17 +101,16 @@ def solution_of(puzzle: dict[str, Any], completion: str, style: str) -> str | No
 
 def check_solutions(puzzles: list[dict[str, Any]], completions: list[list[str]], style: str,
                     sandbox: Sandbox) -> list[list[bool]]:
-    jobs, owners = [], []
+    attempts, owners = [], []
     out = [[False] * len(c) for c in completions]
     for i, (p, samples) in enumerate(zip(puzzles, completions)):
         for j, text in enumerate(samples):
             g = solution_of(p, text, style)
             if g is not None:
-                attempt = {**p, "g": g}
-                jobs.append((puzzle_program(attempt), check_expr(attempt, trivial=False)))
+                attempts.append({**p, "g": g})
                 owners.append((i, j))
-    for (i, j), verdict in zip(owners, sandbox.run_many(jobs)):
-        out[i][j] = to_verification(verdict).valid
+    for (i, j), verification in zip(owners, check_puzzles(attempts, sandbox, trivial=False)):
+        out[i][j] = verification.valid
     return out
 
 

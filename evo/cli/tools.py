@@ -1,4 +1,4 @@
-"""Commands around the loop: ``verify``, ``sandbox``, ``finetune``, ``eval-solve``."""
+"""Commands around the loop: ``verify``, ``sandbox``, ``finetune``, ``eval`` (``eval-solve``)."""
 
 from __future__ import annotations
 
@@ -108,40 +108,72 @@ def finetune(
         table.add_row(key, str(value))
     Console().print(table)
     if eval_limit:
-        from evo.evalsolve import HELDOUT_FILE, run_eval_solve
+        from evo.evalsolve import HELDOUT_FILE, run_eval
 
-        with console.status(f"eval-solve on {eval_limit} held-out puzzles..."):
-            r = run_eval_solve(record["adapter"], limit=eval_limit, k=k, out=directory / HELDOUT_FILE)
+        with console.status(f"eval on {eval_limit} held-out puzzles..."):
+            r = run_eval(record["adapter"], limit=eval_limit, n=k, ks=(1, k), out=directory / HELDOUT_FILE)
         print(json.dumps({key: r[key] for key in ("series", "round", "n_puzzles", "pass@1", f"pass@{k}")}))
+
+
+@app.command("eval")
+def eval_cmd(
+    model: Annotated[str, typer.Option("--model", "-m", help="base model (alias, HF id, folder) or an "
+                                       "adapter folder (DIR/adapters/round-N)")] = "smollm2-135m",
+    domain: Annotated[str, typer.Option(help="whose benchmark: a domain name (p3: its test families)")] = "p3",
+    split: Annotated[str, typer.Option(help="benchmark split: test (held-out) or train")] = "test",
+    limit: Annotated[int | None, typer.Option(help="first N problems (seeded order)")] = None,
+    n: Annotated[int, typer.Option(help="samples per problem")] = 10,
+    k: Annotated[list[int] | None, typer.Option(help="pass@k for each k <= n (repeat: --k 1 --k 10)")] = None,
+    prompt_style: Annotated[str, typer.Option(help="completion, chat or chat_free (domain-specific)")] = "completion",
+    data: Annotated[Path | None, typer.Option(help="P3 data folder [default: $EVO_P3_DATA or ../shared/data/p3]")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="append the result to this JSONL "
+                                             "[default: DIR/heldout.jsonl for an adapter in DIR]")] = None,
+    series: Annotated[str, typer.Option(help="curve name in the plot, e.g. archive or control")] = "archive",
+    max_new_tokens: Annotated[int | None, typer.Option(help="tokens per answer [default: the benchmark's]")] = None,
+    batch_size: Annotated[int, typer.Option(help="prompts per forward pass")] = 16,
+    seed: Annotated[int, typer.Option(help="sampling and problem-order seed")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
+    plot: Annotated[bool, typer.Option("--plot", help="then plot the curve of --out (PNG beside it)")] = False,
+) -> None:
+    """Held-out pass@k of any base model or adapter on a domain's benchmark (unbiased estimator,
+    95% bootstrap intervals over problems); every answer checked in the sandbox."""
+    import os
+
+    from evo.evalsolve import HELDOUT_FILE, plot_heldout, resolve_model, run_eval
+
+    ks = k or [1, n]
+    if data is not None:
+        os.environ["EVO_P3_DATA"] = str(data)
+    _, adapter = resolve_model(model)
+    if out is None and adapter and Path(adapter).parent.name == "adapters":
+        out = Path(adapter).parent.parent / HELDOUT_FILE
+    with console.status("sampling and checking answers..."):
+        r = run_eval(model, domain=domain, split=split, limit=limit, n=n, ks=ks, prompt_style=prompt_style,
+                     out=out, series=series, max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed,
+                     device=device)
+    keys = ["model", "adapter", "benchmark", "series", "round", "split", "n_puzzles", "n"]
+    keys += [f"pass@{kk}{s}" for kk in r["ks"] for s in ("", "_ci")] + ["wall_s"]
+    print(json.dumps({key: r[key] for key in keys}))
+    if plot and out is not None:
+        print(plot_heldout(out))
 
 
 @app.command("eval-solve")
 def eval_solve_cmd(
-    model: Annotated[str, typer.Option("--model", "-m", help="base model (alias, HF id, folder) or an "
-                                       "adapter folder (DIR/adapters/round-N)")] = "smollm2-135m",
+    model: Annotated[str, typer.Option("--model", "-m", help="base model or adapter folder")] = "smollm2-135m",
     split: Annotated[str, typer.Option(help="P3 split: test (held-out) or train")] = "test",
     limit: Annotated[int | None, typer.Option(help="first N puzzles (one per family, seeded order)")] = None,
     k: Annotated[int, typer.Option(help="samples per puzzle (pass@1 and pass@k)")] = 4,
     data: Annotated[Path | None, typer.Option(help="P3 data folder [default: ../shared/data/p3]")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="append the result to this JSONL "
-                                             "[default: DIR/heldout.jsonl for an adapter in DIR]")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="append the result to this JSONL")] = None,
     series: Annotated[str, typer.Option(help="curve name in the plot, e.g. archive or control")] = "archive",
     max_new_tokens: Annotated[int, typer.Option(help="tokens per solution")] = 96,
     seed: Annotated[int, typer.Option(help="sampling and puzzle-order seed")] = 0,
     plot: Annotated[bool, typer.Option("--plot", help="then plot the curve of --out (PNG beside it)")] = False,
 ) -> None:
-    """Held-out pass@k: sample k solutions per P3 puzzle of the split, verify them in the sandbox."""
-    from evo.evalsolve import HELDOUT_FILE, plot_heldout, resolve_model, run_eval_solve
-
-    _, adapter = resolve_model(model)
-    if out is None and adapter and Path(adapter).parent.name == "adapters":
-        out = Path(adapter).parent.parent / HELDOUT_FILE
-    with console.status("sampling and verifying solutions..."):
-        r = run_eval_solve(model, split=split, limit=limit, k=k, data_dir=data, out=out, series=series,
-                           max_new_tokens=max_new_tokens, seed=seed)
-    print(json.dumps({key: r[key] for key in ("model", "adapter", "series", "round", "split", "n_puzzles",
-                                              "parsed_rate", "pass@1", f"pass@{k}", "wall_s")}))
-    if plot and out is not None:
-        print(plot_heldout(out))
+    """P3 held-out pass@1 and pass@k with k samples: `evo eval --domain p3 --n K` (kept for old scripts)."""
+    eval_cmd(model=model, domain="p3", split=split, limit=limit, n=k, k=[1, k], prompt_style="completion",
+             data=data, out=out, series=series, max_new_tokens=max_new_tokens, batch_size=16, seed=seed,
+             device="auto", plot=plot)
 
 

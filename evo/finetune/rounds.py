@@ -177,10 +177,10 @@ def _heldout_rows(directory: Path, round_n: int) -> list[dict[str, Any]]:
 
 def _heldout(campaign: Any, llm: Any, cfg: FinetuneConfig, round_n: int) -> dict[str, Any]:
     """Held-out pass@k of ``llm`` appended to DIR/heldout.jsonl, and the curve re-plotted."""
-    from evo.evalsolve import HELDOUT_FILE, eval_solve, load_puzzles, plot_heldout
+    from evo.evalsolve import HELDOUT_FILE, evaluate, plot_heldout
 
-    r = eval_solve(llm, load_puzzles(split="test", limit=cfg.eval_limit), campaign.sandbox, k=cfg.eval_k,
-                   seed=campaign.config.seed)
+    bench = campaign.domain.benchmark("test", cfg.eval_limit, 0)
+    r = evaluate(llm, bench, campaign.sandbox, n=cfg.eval_k, ks=(1, cfg.eval_k), seed=campaign.config.seed)
     row = {"model": campaign.config.generator.model, "adapter": str(round_dir(campaign.dir, round_n))
            if round_n else None, "series": "archive" if round_n else "base", "round": round_n,
            "split": "test", "limit": cfg.eval_limit, **r, "created": time.time()}
