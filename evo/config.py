@@ -21,8 +21,11 @@ class GeneratorConfig(_Strict):
 
     # "auto": vllm when CUDA and vllm are present, else transformers; "openai": any server
     # speaking the OpenAI completions API at base_url (vllm serve, llama.cpp, Ollama).
-    # "scripted-stand-in" (model = "module:function") exists for plumbing tests only
-    backend: Literal["transformers", "vllm", "openai", "auto", "scripted-stand-in"] = "transformers"
+    # "scripted-stand-in" (model = "module:function") exists for plumbing tests only.
+    # "ctranslate2": the fast CPU engine (int8 weights; dtype auto = int8, float32 = exact
+    # weights); a LoRA adapter is merged into the weights and the result converted once
+    backend: Literal["transformers", "ctranslate2", "vllm", "openai", "auto",
+                     "scripted-stand-in"] = "transformers"
     model: str = "smollm2-135m"  # embedded alias, Hugging Face id or local folder
     batch_size: int = Field(16, gt=0)  # sequences per forward pass
     device: str = "auto"

@@ -10,7 +10,7 @@ from evo.llm.base import LLM
 if TYPE_CHECKING:
     from evo.config import CampaignConfig, GeneratorConfig
 
-BACKENDS = ("transformers", "vllm", "openai", "auto", "scripted-stand-in")
+BACKENDS = ("transformers", "ctranslate2", "vllm", "openai", "auto", "scripted-stand-in")
 
 
 def resolve_backend(backend: str) -> str:
@@ -31,6 +31,10 @@ def load_generator(backend: str, model: str, *, adapter: str | None = None, vers
         from evo.llm.transformers_backend import TransformersLLM
 
         return TransformersLLM(model, adapter=adapter, version=version, **options)
+    if backend == "ctranslate2":  # the fast CPU engine (int8); adapters are merged, then converted
+        from evo.llm.ctranslate2_backend import CTranslate2LLM
+
+        return CTranslate2LLM(model, adapter=adapter, version=version, **options)
     if backend == "vllm":
         try:
             import vllm  # noqa: F401  (fail here, with the hint, rather than deep inside)
