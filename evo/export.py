@@ -22,90 +22,97 @@ from typing import Any
 import numpy as np
 
 from archives import Archive, CampaignStore, Candidate, Measures, rebuild_archive
+from evo.dedup import assign_split, exact_dedup, near_dedup, near_groups, per_cell_cap
 from evo.domain import Domain, get_domain
 from evo.errors import EvoError
 
-FORMATS = ("jsonl", "parquet", "hf")
+__all__ = ["assign_split", "exact_dedup", "export_campaign", "near_dedup", "near_groups"]
+
+FORMATS = ("sft", "dpo", "kto")  # what a row is: an SFT example, a preference pair, a KTO row
+FILE_FORMATS = ("jsonl", "parquet", "hf")
+TASKS = ("generate", "solve", "both")
+DECONTAMINATE = ("drop", "flag", "off")
 SPLIT_THRESHOLD = 0.95  # cosine similarity that makes two items "near-duplicates" for the split
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
 
-def export_campaign(directory: str | Path, out: str | Path, *, format: str = "jsonl",
+def export_campaign(directory: str | Path, out: str | Path, *, format: str = "sft",
+                    files: str = "jsonl", task: str = "generate",
                     min_fitness: float | None = None, per_cell: int | None = None,
                     include_history: bool = False, split: float | None = None,
                     dedup: float | None = None, seed: int = 0, reverify: bool = False,
                     include_seeds: bool = True, force: bool = False,
-                    split_threshold: float | None = None,
+                    split_threshold: float | None = None, decontaminate: str = "drop",
+                    against: list[str] | None = None,
                     progress: Progress | None = None) -> dict[str, Any]:
-    """Writes the dataset to ``out`` (a folder) and returns the stats of every step."""
+    """Writes the dataset to ``out`` (a folder) and returns the stats of every step.
+
+    ``format``: ``sft`` rows (``messages``; ``task`` picks the generate or solve framing,
+    or both), ``dpo`` pairs or ``kto`` rows; for compatibility a file format given as
+    ``format`` means ``sft`` rows in that file format. ``decontaminate``: drop (default)
+    or flag items that overlap a held-out benchmark (``against``: names or files;
+    default every benchmark the installed domains bring)."""
     from evo.export_card import write_dataset
 
+    if format in FILE_FORMATS:
+        format, files = "sft", format
     directory, out = Path(directory), Path(out)
-    _check_args(directory, out, format, split, dedup, per_cell, split_threshold, force)
+    _check_args(directory, out, format, files, task, decontaminate, split, dedup, per_cell,
+                split_threshold, force)
     progress = progress or (lambda *_: None)
     store = CampaignStore.open(directory)
     try:
         cfg = store.get_meta("config") or {}
         meta = {"campaign_id": store.get_meta("campaign_id"), "config": cfg}
-        pool = _select(store, directory, cfg, include_history)
+        domain = get_domain(cfg.get("domain", "p3"), **cfg.get("domain_options", {}))
+        if task != "generate" and domain.to_solve_messages(domain.seeds()[0]) is None:
+            raise EvoError(f"domain '{domain.name}' has no solve framing (--task generate only)")
+        if format == "sft":
+            pool: list[Any] = _select(store, directory, cfg, include_history)
+        else:
+            from evo.export_pairs import preference_pairs
+
+            pool = preference_pairs(store, domain, min_fitness)
     finally:
         store.close()
-    domain = get_domain(cfg.get("domain", "p3"), **cfg.get("domain_options", {}))
-    stats: dict[str, Any] = {"source": "history" if include_history else "elites", "pool": len(pool)}
-
-    cands = sorted(pool, key=lambda c: (-c.fitness, c.id))
-    kept = [c for c in cands if include_seeds or not c.is_seed]
-    stats["dropped_seeds"], cands = len(cands) - len(kept), kept
-    kept = [c for c in cands if min_fitness is None or c.fitness >= min_fitness]
-    stats["dropped_min_fitness"], cands = len(cands) - len(kept), kept
-    cands, stats["removed_exact"] = exact_dedup(cands, domain.key)
-
-    emb = None
-    if dedup is not None or (split is not None and split < 1):
-        emb = _embed(cfg, [domain.text(c.item) for c in cands], progress)
-    stats["removed_near"] = 0
-    if dedup is not None:
-        keep = near_dedup(emb, dedup)
-        stats["removed_near"] = len(cands) - len(keep)
-        cands, emb = [cands[i] for i in keep], emb[keep]
-    keep = _per_cell(cands, per_cell)
-    stats["dropped_per_cell"] = len(cands) - len(keep)
-    cands, emb = [cands[i] for i in keep], (None if emb is None else emb[keep])
-    stats["removed_reverify"] = 0
-    if reverify:
-        ok = _reverify(domain, cfg, cands, progress)
-        stats["removed_reverify"] = len(cands) - len(ok)
-        cands, emb = [cands[i] for i in ok], (None if emb is None else emb[ok])
-    if not cands:
-        raise EvoError(f"nothing to export from {directory}: every one of the {len(pool)} "
-                       "candidates was filtered out")
-
-    names = np.zeros(len(cands), dtype=int)  # 0 train, 1 test
+    stats: dict[str, Any] = {"source": "history" if include_history or format != "sft" else "elites",
+                             "pool": len(pool), "format": format, "files": files, "task": task}
+    if format == "sft":
+        items, records, emb, groups = _sft_rows(domain, cfg, pool, stats, task, min_fitness,
+                                                per_cell, include_seeds, dedup, reverify,
+                                                decontaminate, against, progress)
+    else:
+        items, records, emb, groups = _pair_rows(domain, cfg, pool, stats, format,
+                                                 decontaminate, against, progress)
+    names = np.zeros(len(items), dtype=int)  # per item: 0 train, 1 test
     if split is not None and split < 1:
-        threshold = split_threshold or dedup or SPLIT_THRESHOLD
-        groups = near_groups(emb, threshold)
+        if groups is None:
+            threshold = split_threshold or dedup or SPLIT_THRESHOLD
+            groups = near_groups(emb, threshold)
+            stats["split_threshold"] = threshold
         names = assign_split(groups, split, np.random.default_rng(seed)).astype(int)
-        stats["split_groups"] = int(groups.max()) + 1
-        stats["split_threshold"] = threshold
+        stats["split_groups"] = int(len(np.unique(groups)))
     split_names = ["train", "test"] if split is not None and split < 1 else ["train"]
-    records = [to_record(domain, c) for c in cands]
+    row_side = np.array([names[r.pop("_item")] for r in records], dtype=int)
     stats["exported"] = len(records)
-    stats["splits"] = {n: int((names == i).sum()) for i, n in enumerate(split_names)}
-    stats["cells"] = len({c.cell for c in cands})
-    stats["seeds"] = sum(c.is_seed for c in cands)
-    stats["format"], stats["out"] = format, str(out)
-    command = export_command(directory, out, format=format, min_fitness=min_fitness,
-                             per_cell=per_cell, include_history=include_history, split=split,
-                             dedup=dedup, seed=seed, reverify=reverify, include_seeds=include_seeds,
-                             split_threshold=split_threshold)
+    stats["splits"] = {n: int((row_side == i).sum()) for i, n in enumerate(split_names)}
+    stats["out"] = str(out)
+    command = export_command(directory, out, format=format, files=files, task=task,
+                             min_fitness=min_fitness, per_cell=per_cell,
+                             include_history=include_history, split=split, dedup=dedup, seed=seed,
+                             reverify=reverify, include_seeds=include_seeds,
+                             split_threshold=split_threshold, decontaminate=decontaminate,
+                             against=against)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         tmp.mkdir(parents=True)
         progress("writing", 0, 1)
-        write_dataset(tmp, format, records, {n: np.flatnonzero(names == i).tolist()
-                                             for i, n in enumerate(split_names)},
-                      directory, stats, meta, command)
+        write_dataset(tmp, records, {n: np.flatnonzero(row_side == i).tolist()
+                                     for i, n in enumerate(split_names)},
+                      directory, stats, meta, command,
+                      {"domain": domain, "items": items, "emb": emb, "item_side": names,
+                       "split_names": split_names})
         _move_into_place(tmp, out)
         progress("writing", 1, 1)
     finally:
@@ -113,13 +120,136 @@ def export_campaign(directory: str | Path, out: str | Path, *, format: str = "js
     return stats
 
 
-def _check_args(directory: Path, out: Path, format: str, split: float | None,
-                dedup: float | None, per_cell: int | None, split_threshold: float | None,
-                force: bool) -> None:
+def _sft_rows(domain: Domain, cfg: dict, pool: list[Candidate], stats: dict[str, Any], task: str,
+              min_fitness: float | None, per_cell: int | None, include_seeds: bool,
+              dedup: float | None, reverify: bool, decontaminate: str,
+              against: list[str] | None, progress: Progress):
+    """Select, dedup, re-verify and decontaminate candidates; one row per item and task.
+    Returns (candidates, rows, embeddings, split groups or None)."""
+    cands = sorted(pool, key=lambda c: (-c.fitness, c.id))
+    kept = [c for c in cands if include_seeds or not c.is_seed]
+    stats["dropped_seeds"], cands = len(cands) - len(kept), kept
+    kept = [c for c in cands if min_fitness is None or c.fitness >= min_fitness]
+    stats["dropped_min_fitness"], cands = len(cands) - len(kept), kept
+    cands, stats["removed_exact"] = exact_dedup(cands, domain.key)
+    emb = _embed(cfg, [domain.text(c.item) for c in cands], progress)
+    stats["removed_near"] = 0
+    if dedup is not None:
+        keep = near_dedup(emb, dedup)
+        stats["removed_near"] = len(cands) - len(keep)
+        cands, emb = [cands[i] for i in keep], emb[keep]
+    keep = per_cell_cap(cands, per_cell)
+    stats["dropped_per_cell"] = len(cands) - len(keep)
+    cands, emb = [cands[i] for i in keep], emb[keep]
+    stats["removed_reverify"] = 0
+    if reverify:
+        ok = _reverify(domain, cfg, cands, progress)
+        stats["removed_reverify"] = len(cands) - len(ok)
+        cands, emb = [cands[i] for i in ok], emb[ok]
+    flags: list[list[str]] = [[] for _ in cands]
+    if decontaminate != "off":
+        report = _contamination(domain, cfg, [c.item for c in cands], emb, against, progress)
+        stats["decontamination"] = {**report.summary(), "mode": decontaminate,
+                                    "removed": _hit_list(report, [c.id for c in cands])
+                                    if decontaminate == "drop" else []}
+        flags = [[f"{h.source}:{h.item_id} ({h.method})" for h in hs] for hs in report.hits]
+        if decontaminate == "drop":
+            ok = [i for i, hs in enumerate(report.hits) if not hs]
+            cands, emb, flags = [cands[i] for i in ok], emb[ok], [flags[i] for i in ok]
+        stats["removed_contaminated"] = len(report.hits) - len(cands)
+    if not cands:
+        raise EvoError(f"nothing to export: every one of the {stats['pool']} candidates was "
+                       "filtered out")
+    tasks = ["generate", "solve"] if task == "both" else [task]
+    records = []
+    for i, c in enumerate(cands):
+        for t in tasks:
+            r = to_record(domain, c, t)
+            if decontaminate == "flag":
+                r["contaminated_by"] = flags[i]
+            records.append({**r, "_item": i})
+    stats["cells"] = len({c.cell for c in cands})
+    stats["seeds"] = sum(c.is_seed for c in cands)
+    return cands, records, emb, None
+
+
+def _pair_rows(domain: Domain, cfg: dict, pairs: list, stats: dict[str, Any], format: str,
+               decontaminate: str, against: list[str] | None, progress: Progress):
+    """Decontaminated preference pairs as DPO or KTO rows; a pair's chosen child is its
+    split unit (rows of one chosen child stay on one side)."""
+    from evo.export_pairs import dpo_record, kto_records
+
+    if decontaminate != "off" and pairs:
+        both = [x for p in pairs for x in (p.chosen, p.rejected)]
+        items = [c.item or {} for c in both]
+        parsed = [i for i, c in enumerate(both) if c.item]
+        report = _contamination(domain, cfg, [items[i] for i in parsed], None, against, progress)
+        bad = {both[parsed[j]].id for j, hs in enumerate(report.hits) if hs}
+        raw = [i for i, c in enumerate(both) if not c.item]  # unparsed text: n-gram checks only
+        if raw:
+            from evo.decontam import find_contamination, load_benchmarks
+
+            benches, _ = load_benchmarks(against, domain)
+            rep2 = find_contamination([both[i].completion or "" for i in raw], benches)
+            bad |= {both[raw[j]].id for j, hs in enumerate(rep2.hits) if hs}
+        stats["decontamination"] = {**report.summary(), "mode": decontaminate,
+                                    "removed": _hit_list(report, [both[i].id for i in parsed])}
+        if decontaminate == "drop":
+            kept = [p for p in pairs if p.chosen.id not in bad and p.rejected.id not in bad]
+            stats["removed_contaminated"], pairs = len(pairs) - len(kept), kept
+    if not pairs:
+        raise EvoError(f"nothing to export: the campaign has no prompt with a verified child and "
+                       f"a sibling that lost to it ({stats['pool']} pairs before filtering)")
+    chosen = sorted({p.chosen.id: p.chosen for p in pairs}.values(), key=lambda c: c.id)
+    index = {c.id: i for i, c in enumerate(chosen)}
+    if format == "dpo":
+        records = [{**dpo_record(domain, p), "_item": index[p.chosen.id]} for p in pairs]
+    else:
+        records = kto_records(domain, pairs)
+        owner = {c.id: index[p.chosen.id] for p in pairs for c in (p.chosen, p.rejected)}
+        records = [{**r, "_item": owner[r["id"]]} for r in records]
+    stats["pairs"] = len(pairs)
+    stats["cells"] = len({c.cell for c in chosen})
+    emb = _embed(cfg, [domain.text(c.item) for c in chosen], progress)
+    return chosen, records, emb, np.arange(len(chosen))
+
+
+def _contamination(domain: Domain, cfg: dict, items: list[dict], emb: np.ndarray | None,
+                   against: list[str] | None, progress: Progress):
+    from evo.decontam import embed_cached, find_contamination, load_benchmarks
+    from evo.llm.embedded import cache_dir
+
+    progress("decontaminating", 0, 1)
+    benches, skipped = load_benchmarks(against, domain)
+    model = _embedder(cfg.get("descriptor", {}).get("embedder", "all-MiniLM-L6-v2"))
+    report = find_contamination([domain.render(it) for it in items], benches,
+                                keys=[domain.key(it) for it in items], domain=domain.name,
+                                embed_texts=[domain.text(it) for it in items],
+                                embed=embed_cached(model, cache_dir() / "contamination"),
+                                embeddings=emb)
+    report.skipped.update(skipped)
+    progress("decontaminating", 1, 1)
+    return report
+
+
+def _hit_list(report, ids: list[int]) -> list[dict[str, Any]]:
+    return [{"id": ids[i], "matches": [f"{h.source}:{h.item_id} ({h.method}, {h.score:.2f})"
+                                       for h in report.hits[i]]} for i in report.contaminated]
+
+
+def _check_args(directory: Path, out: Path, format: str, files: str, task: str,
+                decontaminate: str, split: float | None, dedup: float | None,
+                per_cell: int | None, split_threshold: float | None, force: bool) -> None:
     if not directory.is_dir():
         raise EvoError(f"no such campaign directory: {directory}")
     if format not in FORMATS:
-        raise EvoError(f"unknown format '{format}' (choose from {', '.join(FORMATS)})")
+        raise EvoError(f"unknown format '{format}' (choose from {', '.join(FORMATS + FILE_FORMATS)})")
+    for name, value, known in (("--files", files, FILE_FORMATS), ("--task", task, TASKS),
+                               ("--decontaminate", decontaminate, DECONTAMINATE)):
+        if value not in known:
+            raise EvoError(f"unknown {name} '{value}' (choose from {', '.join(known)})")
+    if task != "generate" and format != "sft":
+        raise EvoError(f"--task {task} is for sft rows; {format} rows are generation prompts")
     if split is not None and not 0 < split <= 1:
         raise EvoError(f"--split must be in (0, 1], got {split}")
     for name, value in (("--dedup", dedup), ("--split-threshold", split_threshold)):
@@ -147,69 +277,6 @@ def _select(store: CampaignStore, directory: Path, cfg: dict, history: bool) -> 
     elites = rebuild_archive(store, archive).elites()
     found = store.get([e["candidate_id"] for e in elites])
     return [found[e["candidate_id"]] for e in elites]
-
-
-def exact_dedup(cands: list[Candidate], key: Callable[[dict], str]) -> tuple[list[Candidate], int]:
-    """Keeps the first candidate of each normalised key; returns (kept, removed count)."""
-    seen: set[str] = set()
-    kept = []
-    for c in cands:
-        k = key(c.item)
-        if k not in seen:
-            seen.add(k)
-            kept.append(c)
-    return kept, len(cands) - len(kept)
-
-
-def near_dedup(emb: np.ndarray, threshold: float) -> list[int]:
-    """Greedy, in order: keeps an item unless its cosine similarity to an item already
-    kept exceeds ``threshold``. ``emb`` rows are unit-norm. Returns the kept indices."""
-    kept: list[int] = []
-    mat = np.empty_like(emb)
-    for i, e in enumerate(emb):
-        if kept and float((mat[:len(kept)] @ e).max()) > threshold:
-            continue
-        mat[len(kept)] = e
-        kept.append(i)
-    return kept
-
-
-def near_groups(emb: np.ndarray, threshold: float, block: int = 1024) -> np.ndarray:
-    """Connected components of the graph "cosine similarity > threshold": a label per item."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    n, rows, cols = len(emb), [], []
-    for start in range(0, n, block):
-        r, c = np.nonzero(emb[start:start + block] @ emb.T > threshold)
-        rows.append(r + start)
-        cols.append(c)
-    r, c = np.concatenate(rows or [[]]).astype(int), np.concatenate(cols or [[]]).astype(int)
-    graph = coo_matrix((np.ones(len(r)), (r, c)), shape=(n, n))
-    return connected_components(graph, directed=False)[1]
-
-
-def assign_split(groups: np.ndarray, train_share: float, rng: np.random.Generator) -> np.ndarray:
-    """True for test items: whole groups, in a seeded random order, go to test while they
-    fit its target size (the rest of the items go to train)."""
-    labels, sizes = np.unique(groups, return_counts=True)
-    target = round(len(groups) * (1 - train_share))
-    test, room = set(), target
-    for i in rng.permutation(len(labels)):
-        if sizes[i] <= room:
-            test.add(labels[i])
-            room -= sizes[i]
-    return np.isin(groups, list(test))
-
-
-def _per_cell(cands: list[Candidate], n: int | None) -> list[int]:
-    counts: dict[int | None, int] = {}
-    keep = []
-    for i, c in enumerate(cands):
-        if n is None or counts.get(c.cell, 0) < n:
-            counts[c.cell] = counts.get(c.cell, 0) + 1
-            keep.append(i)
-    return keep
 
 
 @functools.lru_cache(maxsize=2)
@@ -246,14 +313,16 @@ def _reverify(domain: Domain, cfg: dict, cands: list[Candidate], progress: Progr
     return ok
 
 
-META_COLUMNS = ("id", "messages", "fitness", "fitness_parts", "measures", "cell", "is_seed",
+META_COLUMNS = ("id", "task", "messages", "fitness", "fitness_parts", "measures", "cell", "is_seed",
                 "iteration", "operator", "parents", "generator_version", "item")
 
 
-def to_record(domain: Domain, c: Candidate) -> dict[str, Any]:
-    """One dataset row: the domain's columns, chat ``messages``, score, place and lineage."""
+def to_record(domain: Domain, c: Candidate, task: str = "generate") -> dict[str, Any]:
+    """One dataset row: the domain's columns, chat ``messages`` (the ``task`` framing:
+    generate a new item, or solve this one), score, place and lineage."""
     fields = {(f"item_{k}" if k in META_COLUMNS else k): v for k, v in domain.fields(c.item).items()}
-    return {"id": c.id, **fields, "messages": domain.to_messages(c.item),
+    messages = domain.to_solve_messages(c.item) if task == "solve" else domain.to_messages(c.item)
+    return {"id": c.id, **fields, "task": task, "messages": messages,
             "fitness": float(c.fitness), "fitness_parts": json.dumps(c.fitness_parts),
             "measures": [float(m) for m in c.measures], "cell": c.cell, "is_seed": c.is_seed,
             "iteration": c.iteration, "operator": c.operator, "parents": list(c.parents),
@@ -265,7 +334,10 @@ def export_command(directory: Path, out: Path, **o: Any) -> str:
     import shlex
 
     args = ["evo", "export", str(directory), "--out", str(out), "--format", o["format"],
-            "--seed", str(o["seed"])]
+            "--files", o["files"], "--task", o["task"], "--seed", str(o["seed"]),
+            "--decontaminate", o["decontaminate"]]
+    for name in o["against"] or []:
+        args += ["--against", name]
     for flag, key in (("--min-fitness", "min_fitness"), ("--per-cell", "per_cell"),
                       ("--split", "split"), ("--dedup", "dedup"),
                       ("--split-threshold", "split_threshold")):

@@ -8,7 +8,14 @@ import json
 import numpy as np
 import pytest
 
-from evo.decontam import Benchmark, Settings, find_contamination, load_benchmarks, read_items, tokens
+from evo.decontam import (
+    Benchmark,
+    Settings,
+    find_contamination,
+    load_benchmarks,
+    read_items,
+    tokens,
+)
 from evo.domain import BenchmarkItem
 from evo.errors import EvoError
 

@@ -19,7 +19,7 @@ from domains.p3 import P3Domain
 from evo.errors import EvoError
 from evo.export import assign_split, export_campaign, near_dedup, near_groups
 
-COLUMNS = {"id", "puzzle", "solution", "ans_type", "messages", "fitness", "fitness_parts",
+COLUMNS = {"id", "task", "puzzle", "solution", "ans_type", "messages", "fitness", "fitness_parts",
            "measures", "cell", "is_seed", "iteration", "operator", "parents",
            "generator_version", "item"}
 
@@ -78,7 +78,8 @@ def test_jsonl_default_is_the_archive_elites(small_campaign, tmp_path):
     from datasets import load_dataset
 
     ds = load_dataset("json", data_files={"train": str(out / "train.jsonl")})["train"]
-    assert len(ds) == stats["exported"] == _distinct_valid_cells(small_campaign)
+    # elites, less those that overlap a held-out benchmark (decontamination is on by default)
+    assert len(ds) == stats["exported"] == _distinct_valid_cells(small_campaign) - stats["removed_contaminated"]
     assert COLUMNS <= set(ds.column_names)
     assert len(set(ds["cell"])) == len(ds)  # one elite per cell
     assert any(ds["is_seed"]) and not all(ds["is_seed"])
@@ -111,7 +112,8 @@ def test_hf_round_trip_with_split(small_campaign, tmp_path):
     train, test = set(dd["train"]["id"]), set(dd["test"]["id"])
     assert not train & test
     assert len(train) == stats["splits"]["train"] and len(test) == stats["splits"]["test"] > 0
-    assert len(train) + len(test) == stats["exported"] == stats["pool"] - stats["removed_exact"]
+    assert len(train) + len(test) == stats["exported"] == \
+        stats["pool"] - stats["removed_exact"] - stats["removed_contaminated"]
     assert COLUMNS <= set(dd["train"].column_names)
     assert (out / "README.md").is_file()
     again = export_campaign(small_campaign, tmp_path / "hf2", format="hf", include_history=True,
@@ -210,6 +212,9 @@ def test_out_exists_needs_force_and_nothing_is_left_behind(small_campaign, tmp_p
     (["{missing}", "--out", "{out}"], "no such campaign directory"),
     (["{notcamp}", "--out", "{out}"], "is not a campaign directory"),
     (["{camp}", "--out", "{out}", "--format", "csv"], "unknown format 'csv'"),
+    (["{camp}", "--out", "{out}", "--task", "riddle"], "unknown --task 'riddle'"),
+    (["{camp}", "--out", "{out}", "--format", "dpo", "--task", "solve"], "--task solve is for sft"),
+    (["{camp}", "--out", "{out}", "--against", "no-such-bench"], "unknown benchmark 'no-such-bench'"),
     (["{camp}", "--out", "{out}", "--split", "0"], "--split must be in (0, 1]"),
     (["{camp}", "--out", "{out}", "--split", "1.5"], "--split must be in (0, 1]"),
     (["{camp}", "--out", "{full}"], "exists and is not empty"),

@@ -23,7 +23,18 @@ from evo.cli.app import app, console
 def export(
     directory: Annotated[Path, typer.Argument(help="campaign directory")],
     out: Annotated[Path, typer.Option("--out", "-o", help="output folder")],
-    format: Annotated[str, typer.Option("--format", "-f", help="jsonl, parquet or hf")] = "jsonl",
+    format: Annotated[str, typer.Option("--format", "-f", help=(
+        "sft rows, dpo pairs or kto rows (jsonl, parquet or hf here mean sft rows in "
+        "that file format)"))] = "sft",
+    files: Annotated[str, typer.Option("--files", help="jsonl, parquet or hf")] = "jsonl",
+    task: Annotated[str, typer.Option("--task", help="sft framing: generate, solve or both")] = "generate",
+    decontaminate: Annotated[str, typer.Option(
+        "--decontaminate", help="drop, flag or off: items overlapping a held-out benchmark")] = "drop",
+    against: Annotated[list[str] | None, typer.Option(
+        "--against", help="benchmark name or file of items (repeat; default: every benchmark "
+        "the installed domains bring)")] = None,
+    push_to_hub: Annotated[str | None, typer.Option(
+        "--push-to-hub", help="then push the dataset to this Hub repo (needs the network)")] = None,
     min_fitness: Annotated[float | None, typer.Option(help="keep items with fitness >= X")] = None,
     per_cell: Annotated[int | None, typer.Option(help="keep up to N best items per cell")] = None,
     include_history: Annotated[bool, typer.Option(
@@ -53,7 +64,8 @@ def export(
         bar.update(tasks[phase], completed=done, total=total)
 
     try:
-        stats = export_campaign(directory, out, format=format, min_fitness=min_fitness,
+        stats = export_campaign(directory, out, format=format, files=files, task=task,
+                                decontaminate=decontaminate, against=against, min_fitness=min_fitness,
                                 per_cell=per_cell, include_history=include_history, split=split,
                                 dedup=dedup, seed=seed, reverify=reverify, include_seeds=not no_seeds,
                                 force=force, split_threshold=split_threshold, progress=on_progress)
@@ -61,15 +73,55 @@ def export(
         if tasks:
             bar.stop()
     table = Table(title=f"export -> {stats['out']} ({stats['format']})", show_header=False)
-    rows = [("selected", f"{stats['pool']} ({stats['source']})"),
-            ("seeds dropped", stats["dropped_seeds"]), ("below min fitness", stats["dropped_min_fitness"]),
-            ("exact duplicates", stats["removed_exact"]), ("near duplicates", stats["removed_near"]),
-            ("over per-cell cap", stats["dropped_per_cell"]), ("failed re-verify", stats["removed_reverify"]),
-            ("exported", f"{stats['exported']} ({stats['seeds']} seeds, {stats['cells']} cells)")]
+    labels = [("dropped_seeds", "seeds dropped"), ("dropped_min_fitness", "below min fitness"),
+              ("removed_exact", "exact duplicates"), ("removed_near", "near duplicates"),
+              ("dropped_per_cell", "over per-cell cap"), ("removed_reverify", "failed re-verify"),
+              ("removed_contaminated", "benchmark overlap"), ("pairs", "preference pairs")]
+    rows = [("selected", f"{stats['pool']} ({stats['source']})")]
+    rows += [(label, stats[k]) for k, label in labels if k in stats]
+    rows += [("exported", f"{stats['exported']} rows ({stats['cells']} cells)")]
+    for name, why in stats.get("decontamination", {}).get("skipped", {}).items():
+        rows.append((f"not checked: {name}", why))
     rows += [(f"split {k}", v) for k, v in stats["splits"].items()]
     for k, v in rows:
         table.add_row(k, str(v))
     Console().print(table)
+    if push_to_hub:
+        from evo.export_hub import push_to_hub as push
+
+        print(push(out, push_to_hub))
+
+
+@app.command("check-contamination")
+def check_contamination(
+    source: Annotated[Path, typer.Argument(help="campaign directory, exported dataset folder, "
+                                                "or a JSONL/Parquet file")],
+    against: Annotated[list[str] | None, typer.Option(
+        "--against", help="benchmark name or file of items (repeat; default: every benchmark "
+        "the installed domains bring)")] = None,
+    cosine: Annotated[float, typer.Option(help="embedding similarity that counts as overlap")] = 0.95,
+    jaccard: Annotated[float, typer.Option(help="MinHash Jaccard that counts as overlap")] = 0.8,
+    show: Annotated[int, typer.Option(help="list up to N flagged items")] = 20,
+) -> None:
+    """Which items of a campaign or dataset overlap a held-out benchmark (exit 1 if any)."""
+    from evo.decontam_check import check
+
+    report, ids = check(source, against, cosine=cosine, jaccard=jaccard)
+    summary = report.summary()
+    table = Table(title=f"{source}: {summary['flagged']} of {summary['total']} items overlap")
+    for col in ("benchmark", "items", "flagged", *summary["settings"]["methods"]):
+        table.add_column(col)
+    for name, n in summary["checked"].items():
+        per = summary["per_source"][name]
+        table.add_row(name, str(n), str(per["items"]),
+                      *[str(per[m]) for m in summary["settings"]["methods"]])
+    for name, why in summary["skipped"].items():
+        table.add_row(name, "not checked", why)
+    Console().print(table)
+    for i in report.contaminated[:show]:
+        hits = ", ".join(f"{h.source}:{h.item_id} ({h.method} {h.score:.2f})" for h in report.hits[i])
+        print(f"{ids[i]}: {hits}")
+    raise typer.Exit(1 if summary["flagged"] else 0)
 
 
 @app.command()
