@@ -1,21 +1,28 @@
-"""Does evolution beat plain sampling? MAP-Elites and the baselines, several seeds each.
+"""Does evolution make better data? MAP-Elites and the baselines at equal sample budgets.
 
-Usage:
-    python experiments/compare.py [--config experiments/p3_cpu.yaml] [--seeds 0 1 2]
-                                  [--iterations N] [--arms map_elites plain ...]
+Usage (one domain per invocation; resumable: finished runs are skipped):
+    python experiments/compare.py --config experiments/text_feedback_cpu.yaml --samples 512 --seeds 0 1 2
+    python experiments/compare.py --config experiments/math_cpu.yaml --samples 512 --seeds 0 1 2
+    python experiments/compare.py --config experiments/p3_cpu.yaml --samples 256 --seeds 0 1 2
 
-Every arm runs the same config (same model, same sample budget, same archive) and differs
-only in ``strategy`` (see :mod:`evo.strategy`). One row of the table is one command:
-``evo run --config CONFIG --set seed=S --set strategy.kind=K [--set strategy.selection=...]``.
-The model and embedder load once and serve every run. Writes
-``experiments/results/compare.md`` (mean and spread over seeds) and ``compare.png``
-(QD-score against generated samples).
+Every arm runs the same config (model, archive, ``--samples`` generated samples) and differs
+only in ``strategy`` (see :mod:`evo.strategy`). One row is one command:
+``evo run --config CONFIG --set seed=S --set strategy.kind=K [--set strategy.selection=...]
+--set iterations=I``. Each finished run is appended to
+``experiments/results/compare_<domain>.json`` at once, so a killed invocation resumes where it
+stopped. Written per domain: ``compare_<domain>.md`` (mean and 95% bootstrap interval over
+seeds, a paired test of every arm against best-of-N on the same seeds, diversity of each arm's
+data: mean pairwise embedding distance, Vendi score, distinct items after exact and near
+dedup), ``compare_<domain>.png`` (QD-score gained against samples, band: 95% bootstrap
+interval of the mean over seeds) and, for text_feedback, ``compare_<domain>_samples.md``
+(10 archive elites beside 10 best-of-N picks, for reading).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import time
@@ -24,7 +31,8 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
-from machine import cpu_model, load_average
+from machine import cpu_flags, cpu_model, load_average
+from stats import bootstrap_ci, mean_pairwise_distance, paired_test, vendi_score
 
 from archives import CampaignStore
 from evo.campaign import Campaign
@@ -44,123 +52,189 @@ ARMS = {  # name -> strategy overrides
     "best_of_n": {"kind": "best_of_n"},
     "novelty": {"kind": "novelty"},
 }
+BASELINE = "best_of_n"
 NEAR_DUP = 0.95  # cosine above which two kept items count as one
+SHOWN = 10  # items per arm in the hand-check sample
 
 
-def run_arm(config_path: str, arm: str, seed: int, iterations: int | None, out: Path,
-            generator, embedder: Embedder) -> dict:
-    overrides = {"seed": seed, "strategy": ARMS[arm]}
-    if iterations:
-        overrides["iterations"] = iterations
-    cfg = load_config(config_path, overrides)
+def iterations_for(cfg, samples: int | None) -> int:
+    per = cfg.prompts_per_iteration * cfg.samples_per_prompt
+    return max(1, math.ceil(samples / per)) if samples else cfg.iterations
+
+
+def run_arm(config_path: str, arm: str, seed: int, iterations: int, out: Path, generator,
+            embedder: Embedder) -> dict:
+    cfg = load_config(config_path, {"seed": seed, "strategy": ARMS[arm], "iterations": iterations})
     shutil.rmtree(out, ignore_errors=True)
     campaign = Campaign(cfg, out, generator=generator, embedder=embedder)
     try:
         summary = campaign.run()
-        distinct = distinct_items(campaign, embedder)
+        data = final_data(campaign, embedder, seed)
     finally:
         campaign.close()
     store = CampaignStore.open(out)
     iters = store.iterations()
     store.close()
     samples = np.cumsum([i["candidates"] if i["iteration"] > 0 else 0 for i in iters])
-    return {"arm": arm, "seed": seed, **{k: summary[k] for k in (
+    curve = [[int(s), i["qd_score"]] for s, i in zip(samples, iters)]
+    return {"arm": arm, "seed": seed, "iterations": iterations, **{k: summary[k] for k in (
         "qd_score", "coverage", "valid_rate", "obj_max", "evolved_elites", "wall_s")},
-        "distinct": distinct, "curve": [[int(s), i["qd_score"]] for s, i in zip(samples, iters)]}
+        "samples": curve[-1][0], "gain": curve[-1][1] - curve[0][1], **data, "curve": curve}
 
 
-def distinct_items(campaign: Campaign, embedder: Embedder) -> int:
-    """Valid non-seed candidates the strategy kept, after exact (domain key) and near
-    (embedding cosine > NEAR_DUP) dedup: what an export would hold beyond the seeds."""
+def final_data(campaign: Campaign, embedder: Embedder, seed: int) -> dict:
+    """The arm's data beyond the seeds: every valid non-seed item its strategy kept. Diversity
+    of it, and a seeded pick of items (archive elites and kept items) for reading."""
+    dom = campaign.domain
     kept = list(campaign.store.candidates("is_seed = 0 AND verdict = 'valid' AND add_status >= 0"))
-    kept, _ = exact_dedup(kept, campaign.domain.key)
-    if not kept:
-        return 0
-    emb = embedder.embed([campaign.domain.text(c.item) for c in kept])
-    return len(near_dedup(emb, NEAR_DUP))
+    exact, _ = exact_dedup(kept, dom.key)
+    emb = embedder.embed([dom.text(c.item) for c in exact]) if exact else np.zeros((0, 1))
+    elite_ids = {e["candidate_id"] for e in campaign.archive.elites()}
+    elites = [c for c in kept if c.id in elite_ids]
+    rng = np.random.default_rng(seed)
+
+    def pick(cands: list) -> list[dict]:
+        idx = sorted(rng.choice(len(cands), size=min(SHOWN, len(cands)), replace=False)) if cands else []
+        return [{"text": dom.render(cands[i].item).strip(), "fitness": cands[i].fitness} for i in idx]
+
+    return {"kept": len(kept), "distinct_exact": len(exact),
+            "distinct": len(near_dedup(emb, NEAR_DUP)) if exact else 0,
+            "mean_distance": mean_pairwise_distance(emb) if exact else 0.0,
+            "vendi": vendi_score(emb) if exact else 0.0,
+            "shown_elites": pick(elites), "shown_kept": pick(kept)}
 
 
-def command(config: str, arm: str, iterations: int | None) -> str:
+def command(config: str, arm: str, iterations: int) -> str:
     sets = " ".join(f"--set strategy.{k}={v}" for k, v in ARMS[arm].items())
-    it = f" --set iterations={iterations}" if iterations else ""
-    return f"evo run --config {config} --set seed=S {sets}{it} --out runs/compare/{arm}-S"
+    return (f"evo run --config {config} --set seed=S {sets} --set iterations={iterations} "
+            f"--out runs/compare/{arm}-S")
 
 
-def mean_sd(values: list[float], fmt: str) -> str:
-    a = np.asarray(values, dtype=float)
-    return f"{format(a.mean(), fmt)} ± {format(a.std(ddof=1) if len(a) > 1 else 0.0, fmt)}"
+def ci(values: list[float], fmt: str, scale: float = 1.0) -> str:
+    a = np.asarray(values, dtype=float) * scale
+    lo, hi = bootstrap_ci(a) if len(a) > 1 else (a.mean(), a.mean())
+    return f"{format(a.mean(), fmt)} [{format(lo, fmt)}, {format(hi, fmt)}]"
 
 
-def write_results(results: list[dict], args: argparse.Namespace, total_s: float) -> None:
-    res_dir = Path(args.results)
-    res_dir.mkdir(parents=True, exist_ok=True)
-    (res_dir / "compare.json").write_text(json.dumps(results, indent=1))
-    arms = list(dict.fromkeys(r["arm"] for r in results))
+def write_results(results: list[dict], domain: str, args: argparse.Namespace, res_dir: Path) -> None:
+    arms = [a for a in ARMS if any(r["arm"] == a for r in results)]
+    seeds = sorted({r["seed"] for r in results})
+    by = {(r["arm"], r["seed"]): r for r in results}
     config = os.path.relpath(args.config, ROOT)
+    iters = results[0]["iterations"]
+    base_gain = {s: by[BASELINE, s]["gain"] for s in seeds if (BASELINE, s) in by}
     lines = [
-        "# MAP-Elites against the baselines", "",
-        f"Machine: {os.cpu_count()} cores, {cpu_model()}; load average after: {load_average()}. "
-        f"Date: {date.today().isoformat()}. This invocation: {total_s / 60:.0f} min.", "",
-        f"Command: `python experiments/compare.py --config {config} --seeds "
-        f"{' '.join(map(str, args.seeds))}" + (f" --iterations {args.iterations}`" if args.iterations else "`"), "",
-        f"Mean ± standard deviation over {len(args.seeds)} seeds; every arm generates the same number "
-        "of samples with the same model into the same archive. QD-score and elites include the "
-        "seed puzzles every arm starts from; *distinct* counts the kept valid non-seed items after "
-        f"exact and near (cosine > {NEAR_DUP}) dedup.", "",
-        "| arm | QD-score | QD gained over the seeds | coverage | valid rate | max fitness | evolved elites "
-        "| distinct | wall s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        f"# MAP-Elites against the baselines: {domain}", "",
+        f"Machine: {os.cpu_count()} cores, {cpu_model()}, flags: {cpu_flags()}; load average after: "
+        f"{load_average()}. Date: {date.today().isoformat()}.", "",
+        f"Command: `python experiments/compare.py --config {config} --samples {results[0]['samples']} "
+        f"--seeds {' '.join(map(str, seeds))}`", "",
+        f"{len(seeds)} seeds per arm; every arm generates {results[0]['samples']} samples ({iters} iterations) "
+        "with the same model into the same archive. Mean [95% bootstrap interval over seeds]. "
+        "*QD gained*: QD-score at the end minus the seed archive's. *vs best-of-N*: mean per-seed "
+        "difference in QD gained, wins/losses over seeds, exact paired sign-flip p (with 3 seeds the "
+        "smallest possible p is 0.25), Wilcoxon p from 5 seeds up. *×best baseline*: the arm's mean gain "
+        "over the best baseline arm's (plain, best-of-N, novelty). Diversity is measured on each arm's "
+        f"kept non-seed data: distinct after exact and near (cosine > {NEAR_DUP}) dedup, mean pairwise "
+        "cosine distance, Vendi score (effective number of distinct items).", "",
+        "| arm | QD gained | ×best baseline | vs best-of-N | coverage | valid rate | max fitness "
+        "| kept | distinct (exact / near) | mean distance | Vendi | wall s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    baselines = [a for a in arms if a in ("plain", "best_of_n", "novelty")]
+    best_base = max((np.mean([by[a, s]["gain"] for s in seeds if (a, s) in by]) for a in baselines), default=0.0)
     for arm in arms:
-        rs = [r for r in results if r["arm"] == arm]
-        col = {k: [r[k] for r in rs] for k in rs[0] if k not in ("arm", "curve")}
-        gain = [r["curve"][-1][1] - r["curve"][0][1] for r in rs]
-        lines.append(f"| {arm} | {mean_sd(col['qd_score'], '.2f')} | {mean_sd(gain, '.2f')} "
-                     f"| {mean_sd([100 * c for c in col['coverage']], '.1f')}% "
-                     f"| {mean_sd([100 * v for v in col['valid_rate']], '.1f')}% | {mean_sd(col['obj_max'], '.2f')} "
-                     f"| {mean_sd(col['evolved_elites'], '.1f')} | {mean_sd(col['distinct'], '.1f')} "
-                     f"| {mean_sd(col['wall_s'], '.0f')} |")
+        rs = [by[arm, s] for s in seeds if (arm, s) in by]
+        col = {k: [r[k] for r in rs] for k in ("gain", "coverage", "valid_rate", "obj_max", "kept",
+                                               "distinct_exact", "distinct", "mean_distance", "vendi", "wall_s")}
+        ratio = f"{np.mean(col['gain']) / best_base:.2f}" if best_base > 0 else "-"
+        vs = "-"
+        paired = [s for s in seeds if (arm, s) in by and s in base_gain]
+        if arm != BASELINE and paired:
+            t = paired_test([by[arm, s]["gain"] for s in paired], [base_gain[s] for s in paired])
+            vs = (f"{t['mean_diff']:+.2f} ({t['wins']}/{t['losses']}, p={t['p_perm']:.2f}"
+                  + (f", W p={t['p_wilcoxon']:.3f}" if t["p_wilcoxon"] is not None else "") + ")")
+        lines.append(
+            f"| {arm} | {ci(col['gain'], '.2f')} | {ratio} | {vs} | {ci(col['coverage'], '.1f', 100)}% "
+            f"| {ci(col['valid_rate'], '.1f', 100)}% | {np.mean(col['obj_max']):.2f} | {np.mean(col['kept']):.1f} "
+            f"| {np.mean(col['distinct_exact']):.1f} / {np.mean(col['distinct']):.1f} "
+            f"| {ci(col['mean_distance'], '.3f')} | {ci(col['vendi'], '.1f')} | {np.mean(col['wall_s']):.0f} |")
     lines += ["", "One command per row (S = seed):", ""]
-    lines += [f"- {arm}: `{command(config, arm, args.iterations)}`" for arm in arms]
-    lines += ["", "![QD-score gained against samples](compare.png)", ""]
-    (res_dir / "compare.md").write_text("\n".join(lines))
+    lines += [f"- {arm}: `{command(config, arm, iters)}`" for arm in arms]
+    lines += ["", f"![QD-score gained against samples](compare_{domain}.png)", ""]
+    (res_dir / f"compare_{domain}.md").write_text("\n".join(lines))
+    plot_curves(results, arms, domain, res_dir / f"compare_{domain}.png")
+    if domain == "text_feedback" and (("map_elites", seeds[0]) in by and (BASELINE, seeds[0]) in by):
+        write_samples(by["map_elites", seeds[0]], by[BASELINE, seeds[0]], res_dir / f"compare_{domain}_samples.md")
+    print("\n".join(lines))
+
+
+def plot_curves(results: list[dict], arms: list[str], domain: str, out: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for arm in arms:
-        curves = np.array([r["curve"] for r in results if r["arm"] == arm], dtype=float)
-        x, y = curves[0, :, 0], curves[:, :, 1] - curves[:, :1, 1]  # gain over the seed archive
+        curves = [np.asarray(r["curve"], dtype=float) for r in results if r["arm"] == arm]
+        n = min(len(c) for c in curves)
+        x = curves[0][:n, 0]
+        y = np.array([c[:n, 1] - c[0, 1] for c in curves])  # gain over the seed archive
+        lo, hi = zip(*(bootstrap_ci(y[:, j]) for j in range(n))) if len(y) > 1 else (y[0], y[0])
         ax.plot(x, y.mean(0), label=arm)
-        ax.fill_between(x, y.min(0), y.max(0), alpha=0.2)
+        ax.fill_between(x, lo, hi, alpha=0.2)
     ax.set_xlabel("generated samples")
-    ax.set_ylabel("QD-score gained over the seeds\n(mean; band: min-max over seeds)")
+    ax.set_ylabel("QD-score gained over the seeds\n(mean; band: 95% bootstrap CI)")
+    ax.set_title(domain)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(res_dir / "compare.png", dpi=120)
-    print("\n".join(lines))
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+
+
+def write_samples(elite_run: dict, bon_run: dict, out: Path) -> None:
+    """Side by side: what MAP-Elites' archive holds and what best-of-N kept (same seed)."""
+    def cell(x: dict | None) -> str:
+        if x is None:
+            return ""
+        text = " ".join(x["text"].split()).replace("|", "\\|")
+        return f"{text} *(fitness {x['fitness']:.2f})*"
+
+    a, b = elite_run["shown_elites"], bon_run["shown_kept"]
+    lines = [f"# Hand-check sample (seed {elite_run['seed']}): {SHOWN} archive elites beside {SHOWN} "
+             "best-of-N picks", "", "Seeded random picks from each arm's non-seed data, not the best ones.", "",
+             "| # | MAP-Elites archive elite | best-of-N pick |", "|---|---|---|"]
+    for i in range(max(len(a), len(b))):
+        lines.append(f"| {i + 1} | {cell(a[i] if i < len(a) else None)} | {cell(b[i] if i < len(b) else None)} |")
+    out.write_text("\n".join(lines) + "\n")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default=str(ROOT / "experiments" / "p3_cpu.yaml"))
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--iterations", type=int, default=None, help="override the config's iterations")
+    ap.add_argument("--samples", type=int, default=None,
+                    help="generated samples per run (sets iterations; default: the config's iterations)")
     ap.add_argument("--arms", nargs="+", choices=list(ARMS), default=list(ARMS))
     ap.add_argument("--out", default=str(ROOT / "runs" / "compare"))
     ap.add_argument("--results", default=str(ROOT / "experiments" / "results"))
-    ap.add_argument("--keep-other-arms", action="store_true",
-                    help="rerun only --arms; keep the other arms' rows from the existing compare.json")
+    ap.add_argument("--fresh", action="store_true", help="forget finished runs in the results file")
     args = ap.parse_args()
     base = load_config(args.config)
-    generator, embedder = load_from_config(base), Embedder(base.descriptor.embedder)
-    t0, results = time.time(), []
-    old = Path(args.results) / "compare.json"
-    if args.keep_other_arms and old.exists():
-        results = [r for r in json.loads(old.read_text()) if r["arm"] not in args.arms and r["seed"] in args.seeds]
-    for seed in args.seeds:
-        for arm in args.arms:
-            r = run_arm(args.config, arm, seed, args.iterations, Path(args.out) / f"{arm}-{seed}", generator, embedder)
-            print(json.dumps({k: v for k, v in r.items() if k != "curve"}), flush=True)
-            results.append(r)
-    write_results(results, args, time.time() - t0)
+    domain, iterations = base.domain, iterations_for(base, args.samples)
+    res_dir = Path(args.results)
+    res_dir.mkdir(parents=True, exist_ok=True)
+    path = res_dir / f"compare_{domain}.json"
+    results = [] if args.fresh or not path.exists() else json.loads(path.read_text())
+    results = [r for r in results if r.get("iterations") == iterations]  # another budget: not comparable
+    done = {(r["arm"], r["seed"]) for r in results}
+    todo = [(s, a) for s in args.seeds for a in args.arms if (a, s) not in done]
+    if todo:
+        generator, embedder = load_from_config(base), Embedder(base.descriptor.embedder)
+    t0 = time.time()
+    for seed, arm in todo:
+        r = run_arm(args.config, arm, seed, iterations, Path(args.out) / domain / f"{arm}-{seed}", generator, embedder)
+        results.append(r)
+        path.write_text(json.dumps(results, indent=1))
+        print(json.dumps({k: v for k, v in r.items() if k not in ("curve", "shown_elites", "shown_kept")}), flush=True)
+    print(f"{len(todo)} runs in {(time.time() - t0) / 60:.1f} min; {len(done)} were already done", flush=True)
+    write_results([r for r in results if r["seed"] in args.seeds and r["arm"] in args.arms], domain, args, res_dir)
 
 
 if __name__ == "__main__":

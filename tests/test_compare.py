@@ -21,20 +21,26 @@ def test_compare_runs_every_arm_and_seed_and_writes_table_and_plot(tmp_path):
            "archive": {"dims": [10, 10]},
            "generator": {"backend": "scripted-stand-in", "model": "tests.conftest:scripted_p3"}}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
-    res = subprocess.run([sys.executable, str(ROOT / "experiments" / "compare.py"), "--config", str(tmp_path / "c.yaml"),
-                          "--seeds", "0", "1", "--out", str(tmp_path / "runs"), "--results", str(tmp_path / "res")],
-                         cwd=ROOT, capture_output=True, text=True, timeout=600,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)})  # the stand-in lives in tests/
+    cmd = [sys.executable, str(ROOT / "experiments" / "compare.py"), "--config", str(tmp_path / "c.yaml"),
+           "--seeds", "0", "1", "--samples", "24", "--out", str(tmp_path / "runs"), "--results", str(tmp_path / "res")]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # the stand-in lives in tests/
+    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
     assert res.returncode == 0, res.stderr[-2000:]
-    table = (tmp_path / "res" / "compare.md").read_text()
+    table = (tmp_path / "res" / "compare_p3.md").read_text()
     for arm in ("map_elites", "map_elites_curiosity", "plain", "best_of_n", "novelty"):
         assert f"| {arm} |" in table and "strategy.kind=" in table
-    assert (tmp_path / "res" / "compare.png").stat().st_size > 1000
-    results = json.loads((tmp_path / "res" / "compare.json").read_text())
+    assert "--set iterations=2" in table  # 24 samples at 12 a batch
+    assert (tmp_path / "res" / "compare_p3.png").stat().st_size > 1000
+    results = json.loads((tmp_path / "res" / "compare_p3.json").read_text())
     assert len(results) == 10 and {r["seed"] for r in results} == {0, 1}
     by = {(r["arm"], r["seed"]): r for r in results}
     # same budget everywhere: the curves end at the same number of samples
-    assert len({r["curve"][-1][0] for r in results}) == 1
+    assert {r["samples"] for r in results} == {24}
     # best-of-N keeps one child per prompt, so it holds at most as many items as plain sampling
     assert by["best_of_n", 0]["distinct"] <= by["plain", 0]["distinct"]
     assert by["map_elites", 0]["evolved_elites"] > 0
+    assert all(r["distinct"] <= r["distinct_exact"] <= r["kept"] for r in results)
+    assert all(0.0 <= r["mean_distance"] <= 2.0 and r["vendi"] <= max(r["distinct_exact"], 1) for r in results)
+    # resumable: a second invocation finds every run done and only rewrites the table
+    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert again.returncode == 0 and "0 runs in" in again.stdout and "10 were already done" in again.stdout
