@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from domains.code_tests.parse import parse_item, render_item
-from domains.code_tests.verify import passed, test_job, tests_of, verify_items
+from domains.code_tests.verify import run_tests, verify_items
 from evo.domain import BenchmarkItem, Domain, EvalContext, Score, Verification, read_seeds
 from evo.errors import EvoError
 from evo.llm import SamplingParams
@@ -125,11 +125,11 @@ class CodeTestsDomain(Domain):
                     ast.parse(source)
                 except SyntaxError:
                     continue  # an unparsable attempt is a failed attempt
-                jobs.append(test_job(source, item, self.per_test_s))
+                jobs.append((source, item))
                 owners.append(i)
         solved = [0] * len(items)
-        for i, verdict in zip(owners, ctx.sandbox.run_many(jobs)):
-            solved[i] += all(passed(verdict, len(tests_of(items[i]))))
+        for i, flags in zip(owners, run_tests(jobs, ctx.sandbox, self.per_test_s)[0]):
+            solved[i] += all(flags)
         return solved
 
     def score(self, items: list[dict[str, Any]], ctx: EvalContext) -> list[Score]:

@@ -4,7 +4,8 @@ An item is valid when its reference solution passes all its tests, a stub soluti
 (``return None``) fails at least one, and at least one mutant of the solution (an AST
 edit: a flipped comparison, an off-by-one constant, ``+`` <-> ``-``, ``and`` <-> ``or``,
 or a body that returns its first argument) fails at least one. Test strength is the
-share of mutants killed.
+share of mutants killed. Every run crosses a boundary (:mod:`domains.code_tests.run`): the
+tests judge plain-data results in a process the solution never ran in.
 """
 
 from __future__ import annotations
@@ -14,38 +15,19 @@ import copy
 import random
 from typing import TYPE_CHECKING, Any
 
+from domains.code_tests.run import passed, run_tests, tests_of
 from evo.domain import Verification
 
 if TYPE_CHECKING:
-    from evo.sandbox import Sandbox, Verdict
+    from evo.sandbox import Sandbox
+
+__all__ = ["mutants", "passed", "run_tests", "stub", "tests_of", "verify_items"]
 
 _CMP_FLIP = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt,
              ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.In: ast.NotIn, ast.NotIn: ast.In,
              ast.Is: ast.IsNot, ast.IsNot: ast.Is}
 _BIN_SWAP = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.FloorDiv, ast.FloorDiv: ast.Mult,
              ast.Div: ast.Mult, ast.Mod: ast.FloorDiv}
-
-# Runs each test on its own (a test that raises or hangs fails alone) and returns
-# the list of pass flags. A per-test alarm stops a mutant that loops forever.
-_HARNESS = '''
-def _evo_run_tests(_evo_tests, _evo_per_test_s):
-    import signal
-    def _evo_alarm(*_):
-        raise TimeoutError("test took too long")
-    signal.signal(signal.SIGALRM, _evo_alarm)
-    _evo_out = []
-    for _evo_t in _evo_tests:
-        signal.setitimer(signal.ITIMER_REAL, _evo_per_test_s)
-        try:
-            exec(_evo_t, dict(globals()))
-            _evo_out.append(True)
-        except BaseException:
-            _evo_out.append(False)
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-    return _evo_out
-'''
-
 
 def _sites(tree: ast.AST) -> list[tuple[str, ast.AST]]:
     """Every place a single mutation can be applied, in a stable order."""
@@ -111,23 +93,6 @@ def stub(item: dict[str, Any]) -> str:
     return f"def {item['entry_point']}(*args, **kwargs):\n    return None\n"
 
 
-def tests_of(item: dict[str, Any]) -> list[str]:
-    return [t for t in item["tests"].splitlines() if t.strip()]
-
-
-def test_job(solution: str, item: dict[str, Any], per_test_s: float) -> tuple[str, str]:
-    """A sandbox job running ``item``'s tests against ``solution``."""
-    return solution + "\n" + _HARNESS, f"_evo_run_tests({tests_of(item)!r}, {per_test_s!r})"
-
-
-def passed(verdict: Verdict, n_tests: int) -> list[bool]:
-    """Per-test pass flags; a crashed or timed-out run fails every test."""
-    v = verdict.value
-    if verdict.ok and isinstance(v, list) and len(v) == n_tests and all(type(x) is bool for x in v):
-        return v
-    return [False] * n_tests
-
-
 def verify_items(items: list[dict[str, Any]], sandbox: Sandbox, max_mutants: int = 8,
                  per_test_s: float = 0.5) -> tuple[list[Verification], list[dict[str, Any]]]:
     """Verdicts, and per item the mutation-testing numbers (``killed``, ``mutants``)."""
@@ -135,21 +100,19 @@ def verify_items(items: list[dict[str, Any]], sandbox: Sandbox, max_mutants: int
     for it in items:
         muts = mutants(it["solution"], it["entry_point"], max_mutants)
         start = len(jobs)
-        jobs += [test_job(s, it, per_test_s) for s in [it["solution"], stub(it), *muts]]
+        jobs += [(s, it) for s in [it["solution"], stub(it), *muts]]
         spans.append((start, len(jobs)))
-    verdicts = sandbox.run_many(jobs)
+    results, why = run_tests(jobs, sandbox, per_test_s)
     out, stats = [], []
     for it, (a, b) in zip(items, spans):
         n = len(tests_of(it))
-        ref, stub_v, *muts = verdicts[a:b]
-        ref_pass = passed(ref, n)
-        killed = sum(not all(passed(m, n)) for m in muts)
+        ref_pass, stub_pass, *muts = results[a:b]
+        killed = sum(not all(m) for m in muts)
         stats.append({"killed": killed, "mutants": len(muts), "tests": n})
         if not all(ref_pass):
-            why = ref.error if not ref.ok else f"the solution fails {ref_pass.count(False)} of {n} tests"
-            out.append(Verification("invalid", why if ref.ok or ref.status == "failed"
-                                    else f"{ref.status}: {why}"))
-        elif all(passed(stub_v, n)):
+            fails = f"the solution fails {ref_pass.count(False)} of {n} tests"
+            out.append(Verification("invalid", f"{fails}: {why[a]}" if why[a] else fails))
+        elif all(stub_pass):
             out.append(Verification("trivial", "the tests pass on a stub that returns None"))
         elif killed == 0:
             out.append(Verification("trivial", f"the tests kill none of {len(muts)} mutants"))
