@@ -40,6 +40,9 @@ class GeneratorConfig(_Strict):
     concurrency: int = Field(8, gt=0)
     timeout_s: float = Field(60.0, gt=0)  # per request
     max_retries: int = Field(4, ge=0)  # connection errors, timeouts, 429 and 5xx; backoff doubles
+    # backend vllm: more vllm.LLM engine options, e.g. {gpu_memory_utilization: 0.6,
+    # max_model_len: 4096, tensor_parallel_size: 2}; they win over evo's defaults
+    engine: dict[str, Any] = {}
 
     @model_validator(mode="after")
     def _server(self) -> GeneratorConfig:
@@ -111,7 +114,7 @@ class FinetuneConfig(_Strict):
     it on in the loop; ``evo finetune DIR`` runs one round by hand)."""
 
     every: int = Field(0, ge=0)  # fine-tune every K iterations; 0 = off
-    lora_r: int = Field(16, gt=0)
+    lora_r: int = Field(16, gt=0, le=512)  # vLLM serves ranks up to 512 (its max_lora_rank)
     lora_alpha: int = Field(32, gt=0)
     lora_dropout: float = Field(0.05, ge=0, lt=1)
     epochs: float = Field(1.0, gt=0)
@@ -157,7 +160,7 @@ RUNTIME_KEYS = {
     "iterations": None,
     "executor": None,
     "generator": ("backend", "batch_size", "device", "dtype", "base_url", "api_key_env", "concurrency",
-                  "timeout_s", "max_retries"),
+                  "timeout_s", "max_retries", "engine"),
     "sandbox": ("workers", "isolation"),
 }
 

@@ -22,7 +22,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evo.errors import EvoError
@@ -51,10 +53,12 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> Any:
     if ray.is_initialized():
         return ray
     try:
+        # log_to_driver on: a generator actor's engine logs its root cause (CUDA out of
+        # memory ...) to its own stderr; the exception that reaches us only says "see above".
         if address:
-            ray.init(address=address, log_to_driver=False)
+            ray.init(address=address)
         else:
-            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+            ray.init(num_cpus=num_cpus, include_dashboard=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         raise EvoError(f"cannot connect to {where}: {str(exc).splitlines()[0]}") from None
@@ -127,7 +131,7 @@ class RaySandbox:
         try:
             return [v for part in self._ray.get(refs) for v in part]
         except self._ray.exceptions.RayError as exc:
-            raise EvoError(f"a Ray evaluation task failed: {str(exc).splitlines()[0]}") from None
+            raise EvoError(f"a Ray evaluation task failed: {ray_cause(exc)}") from None
 
     def close(self) -> None:
         """Stops using the cluster (the worker processes keep their sandboxes until Ray ends)."""
@@ -149,13 +153,14 @@ class GeneratorActor:
         from evo.llm import load_generator
 
         self._spec = (backend, model, dict(options or {}))
-        self.llm = load_generator(backend, model, adapter=adapter, version=version, **self._spec[2])
+        self.llm = load_generator(backend, model, adapter=_visible(adapter), version=version, **self._spec[2])
 
     def generate(self, prompts: list[str], params: SamplingParams) -> list[list[Generation]]:
         return self.llm.generate(prompts, params)
 
     def set_adapter(self, path: str | None, version: int) -> None:
         """Hot-swaps the adapter (vLLM: a new LoRARequest); other backends reload."""
+        path = _visible(path)
         if hasattr(self.llm, "set_adapter"):
             self.llm.set_adapter(path, version)
             return
@@ -165,8 +170,51 @@ class GeneratorActor:
         self.llm = None
         self.llm = load_generator(backend, model, adapter=path, version=version, **options)
 
+    def sleep(self) -> None:
+        """Frees the engine's GPU memory while a fine-tune round trains (vLLM sleep mode)."""
+        if hasattr(self.llm, "sleep"):
+            self.llm.sleep()
+
+    def wake_up(self) -> None:
+        if hasattr(self.llm, "wake_up"):
+            self.llm.wake_up()
+
     def describe(self) -> dict[str, Any]:
         return {"name": self.llm.name, "version": self.llm.version, "pid": os.getpid()}
+
+
+def _absolute(path: str | None) -> str | None:
+    """An adapter folder as an absolute path (actors run in other directories, on other
+    nodes); a name a server serves already (no such folder here) passes through."""
+    return str(Path(path).resolve()) if path and Path(path).exists() else path
+
+
+def _visible(path: str | None) -> str | None:
+    """On an actor's node: an absolute adapter path must exist there too."""
+    if path and os.path.isabs(path) and not os.path.exists(path):
+        raise EvoError(f"adapter {path} is not visible on node {os.uname().nodename}: put the campaign "
+                       "directory on storage every Ray node mounts at the same path")
+    return path
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_TRACEBACK_LAST = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?(\w*(?:Error|Exception)): (.*)$")
+
+
+def ray_cause(exc: BaseException) -> str:
+    """The message of the exception behind a Ray error, in one line. ``RayTaskError`` carries
+    it as ``cause``; an actor that died in ``__init__`` raises ``ActorDiedError``, which
+    keeps only the text of the creation task's traceback, so its last line is the cause."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, BaseException) and not hasattr(cause, "cause"):
+        text = str(cause) or type(cause).__name__
+    else:
+        lines = [line.strip() for line in _ANSI.sub("", str(exc)).splitlines() if line.strip()]
+        text = lines[-1] if lines else type(exc).__name__
+        match = _TRACEBACK_LAST.match(text)
+        if match:
+            text = match.group(2) if match.group(1) == "EvoError" else f"{match.group(1)}: {match.group(2)}"
+    return text.splitlines()[0] if text.strip() else type(exc).__name__
 
 
 class RayGenerator:
@@ -186,14 +234,12 @@ class RayGenerator:
             raise EvoError(f"{actors} generator actor(s) x {gpus_per_actor:g} GPU need more GPUs than "
                            f"the Ray cluster has ({gpus:g}); set executor.gpus_per_generator: 0 for CPU")
         cls = ray.remote(num_gpus=gpus_per_actor, num_cpus=cpus_per_actor)(GeneratorActor)
-        self.actors = [cls.remote(backend, model, adapter, version, options) for _ in range(actors)]
+        self.actors = [cls.remote(backend, model, _absolute(adapter), version, options) for _ in range(actors)]
         try:
             info = ray.get([a.describe.remote() for a in self.actors])
         except ray.exceptions.RayError as exc:
-            cause = getattr(exc, "cause", None)
-            if isinstance(cause, EvoError):
-                raise EvoError(str(cause)) from None
-            raise EvoError(f"a generator actor failed to start: {str(exc).splitlines()[0]}") from None
+            self.close()
+            raise EvoError(f"a generator actor failed to start: {ray_cause(exc)}") from None
         self.name = info[0]["name"]
         self.version = version
 
@@ -211,11 +257,24 @@ class RayGenerator:
         try:
             return [row for part in self._ray.get(refs) for row in part]
         except self._ray.exceptions.RayError as exc:
-            raise EvoError(f"a generator actor failed: {str(exc).splitlines()[0]}") from None
+            raise EvoError(f"a generator actor failed: {ray_cause(exc)}") from None
+
+    def _all(self, method: str, *args: Any) -> None:
+        try:
+            self._ray.get([getattr(a, method).remote(*args) for a in self.actors])
+        except self._ray.exceptions.RayError as exc:
+            raise EvoError(f"a generator actor failed ({method}): {ray_cause(exc)}") from None
 
     def set_adapter(self, path: str | None, version: int) -> None:
-        self._ray.get([a.set_adapter.remote(path, version) for a in self.actors])
+        """Every actor swaps to the adapter (an absolute path: actors live elsewhere)."""
+        self._all("set_adapter", _absolute(path), version)
         self.version = version
+
+    def sleep(self) -> None:
+        self._all("sleep")
+
+    def wake_up(self) -> None:
+        self._all("wake_up")
 
     def close(self) -> None:
         for actor in self.actors:

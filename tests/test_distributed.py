@@ -105,3 +105,40 @@ def test_executor_config_is_validated():
         validate_config({"executor": {"kind": "slurm"}})
     cfg = validate_config({"executor": {"kind": "ray", "address": "ray://head:10001", "generators": 2}})
     assert cfg.executor.address == "ray://head:10001" and cfg.executor.generators == 2
+
+
+def failing_responder(prompt: str, j: int) -> str:
+    raise RuntimeError(f"generator broke on {prompt!r}")
+
+
+def test_actor_errors_carry_their_cause(local_ray):
+    """The message of the exception inside the actor reaches the driver: ActorDiedError (an
+    actor dying in __init__) keeps no `cause` attribute, only the creation task's traceback."""
+    with pytest.raises(EvoError, match=r"failed to start: unknown generator backend 'nope'"):
+        RayGenerator("nope", "m", actors=1, gpus_per_actor=0)
+    gen = RayGenerator("scripted-stand-in", "tests.test_distributed:failing_responder", actors=1,
+                       gpus_per_actor=0)
+    try:
+        with pytest.raises(EvoError, match=r"actor failed: generator broke on 'p'"):
+            gen.generate(["p"], SamplingParams())
+    finally:
+        gen.close()
+
+
+def test_actors_get_absolute_adapter_paths(local_ray, tmp_path, monkeypatch):
+    from evo.distributed import _absolute
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "c" / "adapters" / "round-1").mkdir(parents=True)
+    assert _absolute("runs/c/adapters/round-1") == str(tmp_path / "runs" / "c" / "adapters" / "round-1")
+    assert _absolute("served-lora") == "served-lora"  # a name a server serves: left as it is
+    gen = RayGenerator("scripted-stand-in", "tests.conftest:scripted_p3", actors=1, gpus_per_actor=0)
+    try:
+        gen.set_adapter("runs/c/adapters/round-1", 1)  # relative here, absolute on the actor
+        assert gen.version == 1
+        with pytest.raises(EvoError, match="not visible on node .*storage every Ray node mounts"):
+            gen.set_adapter("/nonexistent/shared/round-2", 2)  # another node's local disk
+        gen.sleep()  # a backend without sleep mode: a no-op on every actor
+        gen.wake_up()
+    finally:
+        gen.close()

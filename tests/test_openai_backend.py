@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -40,13 +41,20 @@ class Stub:
         self.fail, self.status, self.hang_s = fail, status, hang_s
         self.requests: list[dict] = []
         self.loras: list[dict] = []
+        self.max_lora_rank: int | None = None
         self.times: list[float] = []
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                if self.path.endswith("/load_lora_adapter"):
+                if self.path.endswith("/load_lora_adapter"):  # as vLLM answers (serving.py)
+                    if any(r["lora_name"] == body["lora_name"] for r in stub.loras):
+                        return self._send(400, {"error": {"message": f"The lora adapter '{body['lora_name']}' "
+                                                          "has already been loaded.", "code": 400}})
+                    if stub.max_lora_rank is not None and json.loads(
+                            (Path(body["lora_path"]) / "adapter_config.json").read_text())["r"] > stub.max_lora_rank:
+                        return self._send(400, {"error": {"message": "LoRA rank 32 is greater than max_lora_rank 16"}})
                     stub.loras.append(body)
                     return self._send(200, {})
                 stub.requests.append(body)
@@ -171,18 +179,51 @@ def test_config_needs_base_url_and_factory_builds_openai(stub_factory, monkeypat
     assert isinstance(gen, OpenAIGenerator) and gen.client.api_key == "sk-test"
 
 
+def _adapter(path: Path, r: int = 8, weights: bytes = b"w1") -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "adapter_config.json").write_text(json.dumps({"r": r, "lora_alpha": 2 * r}))
+    (path / "adapter_model.safetensors").write_bytes(weights)
+    return path
+
+
 def test_set_adapter_loads_a_local_lora_folder_into_the_server(stub_factory, tmp_path):
     stub = stub_factory()
     gen = OpenAIGenerator("base", stub.url)
-    gen.set_adapter(str(tmp_path), 2)  # a local adapter folder: loaded at run time
-    assert stub.loras == [{"lora_name": "evo-round-2", "lora_path": str(tmp_path.resolve())}]
+    folder = _adapter(tmp_path / "round-2")
+    gen.set_adapter(str(folder), 2)  # a local adapter folder: loaded at run time
+    name = stub.loras[0]["lora_name"]
+    assert re.fullmatch(r"evo-r2-[0-9a-f]{12}", name) and stub.loras[0]["lora_path"] == str(folder.resolve())
     gen.generate(["p"], SamplingParams())
     gen.set_adapter("served-lora", 3)  # a name the server serves already
     gen.generate(["p"], SamplingParams())
     gen.set_adapter(None, 4)
     gen.generate(["p"], SamplingParams())
-    assert [r["model"] for r in stub.requests] == ["evo-round-2", "served-lora", "base"]
+    assert [r["model"] for r in stub.requests] == [name, "served-lora", "base"]
     assert gen.version == 4
+
+
+def test_adapter_names_survive_a_long_running_server(stub_factory, tmp_path):
+    """A resume, a second campaign or another arm against the same `vllm serve`: the same
+    adapter files are reused (vLLM answers 400 "already been loaded"), other files at the
+    same round number get a name of their own."""
+    stub = stub_factory()
+    folder = _adapter(tmp_path / "a" / "round-1")
+    first = OpenAIGenerator("base", stub.url, adapter=str(folder), version=1)
+    again = OpenAIGenerator("base", stub.url, adapter=str(folder), version=1)  # the resume
+    assert again.name == first.name and len(stub.loras) == 1
+    other = OpenAIGenerator("base", stub.url, adapter=str(_adapter(tmp_path / "b" / "round-1", weights=b"w2")),
+                            version=1)  # another arm's round 1
+    assert other.name != first.name and len(stub.loras) == 2
+    other.generate(["p"], SamplingParams())
+    assert stub.requests[-1]["model"] == other.name
+
+
+def test_adapter_above_the_servers_lora_rank_names_the_flag(stub_factory, tmp_path):
+    stub = stub_factory()
+    stub.max_lora_rank = 16  # vllm serve's default --max-lora-rank
+    gen = OpenAIGenerator("base", stub.url)
+    with pytest.raises(EvoError, match=r"--max-lora-rank >= 32 \(the adapter's rank"):
+        gen.set_adapter(str(_adapter(tmp_path / "r32", r=32)), 1)
 
 
 # -- a real server: llama.cpp serving the embedded model's GGUF ----------------------------

@@ -54,3 +54,17 @@ def test_openai_options_come_from_config():
     opts = generator_options(cfg.generator)
     assert opts["base_url"] == "http://h:1/v1" and opts["concurrency"] == 3 and opts["max_retries"] == 1
     assert opts["api_key_env"] == "OPENAI_API_KEY" and opts["timeout_s"] == 60.0
+
+
+def test_gpu_extra_brings_the_training_stack():
+    """The GPU configs fine-tune in the loop: `pip install -e '.[gpu]'` must bring TRL/PEFT
+    (the train extra) or the first round dies with ModuleNotFoundError."""
+    import tomllib
+    from pathlib import Path
+
+    extras = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    assert "evo[train]" in extras["gpu"] and any(d.startswith("vllm") for d in extras["gpu"])
+    for config in ("p3_gpu.yaml", "p3_selfimprove_gpu.yaml"):
+        text = (Path(__file__).parents[1] / "experiments" / config).read_text()
+        assert "pip install -e '.[gpu]'" in text and ".[gpu,train]" not in text

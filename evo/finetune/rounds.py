@@ -11,7 +11,6 @@ restarts from the base model each iteration), so rounds never stack adapters.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import time
@@ -38,7 +37,7 @@ from evo.finetune.data import (
     write_examples,
 )
 from evo.finetune.rescore import rescore_elites
-from evo.finetune.train import token_counter, train_lora
+from evo.finetune.train import free_memory, token_counter, train_lora
 
 ADAPTERS = "adapters"
 ROUND_FILE = "round.json"
@@ -129,30 +128,42 @@ def finetune_and_swap(campaign: Any) -> dict[str, Any]:
     Returns the round's record (also in ``DIR/adapters/round-N/round.json``); when the archive
     holds no elites beyond the seeds yet it trains nothing and returns ``{"skipped": reason}``."""
     from evo.llm import load_generator
-    from evo.llm.factory import generator_options
+    from evo.llm.factory import generator_options, resolve_backend
     from evo.timing import TimedLLM
 
     c, g = campaign.config, campaign.config.generator
     cfg = c.finetune
     n = latest_round(campaign.dir) + 1
-    count = token_counter(g.model) if g.backend in ("transformers", "vllm") else _approx_tokens
+    # a local model (transformers, vllm, auto): count with its tokenizer; a served one may not be local
+    local = resolve_backend(g.backend) in ("transformers", "ctranslate2", "vllm")
+    count = token_counter(g.model) if local else _approx_tokens
     current = archive_examples(campaign.store, campaign.archive, campaign.domain, cfg, n, c.seed, count)
     if not current and not (cfg.accumulate and n > 1 and read_examples(round_dir(campaign.dir, n - 1) / POOL_FILE)):
         # Nothing new to learn from: keep the generator, let evolution go on.
         return {"round": n, "skipped": "no elites beyond the seeds yet", "created": time.time()}
-    record = run_round(campaign.dir, campaign.domain, current, cfg, base_model=g.model, round_n=n,
-                       seed=c.seed, count=count, device=g.device)
     old = campaign.generator.llm if getattr(campaign, "generator", None) is not None else None
+    # vLLM on a GPU holds most of its memory (gpu_memory_utilization): free it while training
+    # (sleep mode), or the round runs out of memory, and so does every resume that retries it.
+    if hasattr(old, "sleep"):
+        old.sleep()
+    try:
+        record = run_round(campaign.dir, campaign.domain, current, cfg, base_model=g.model, round_n=n,
+                           seed=c.seed, count=count, device=g.device)
+    finally:
+        if hasattr(old, "wake_up"):
+            old.wake_up()
     if cfg.eval_limit and old is not None and not _heldout_rows(campaign.dir, n - 1):
         _heldout(campaign, old, cfg, n - 1)  # the curve's starting point: the generator before this round
     if hasattr(old, "set_adapter"):  # vLLM: hot-swap the LoRA, the base weights stay loaded
         old.set_adapter(record["adapter"], n)
+    elif old is None and not (cfg.rescore or cfg.eval_limit):
+        return record  # `evo finetune DIR --no-rescore`: nothing would use a generator
     else:  # transformers: free the old generator (GPU memory), load base + adapter
         if old is not None:
             campaign.generator.llm = old = None
-        gc.collect()
+        free_memory()
         llm = load_generator(g.backend, g.model, adapter=record["adapter"], version=n,
-                             **generator_options(g))
+                             **generator_options(g, cfg))
         if getattr(campaign, "generator", None) is None:
             campaign.generator = TimedLLM(llm)
         else:

