@@ -122,6 +122,12 @@ class Domain:
         """Fitness of verified-valid items (may call the generator, e.g. difficulty)."""
         raise NotImplementedError
 
+    def score_without_generator(self, items: list[dict[str, Any]], sandbox: Sandbox) -> list[Score] | None:
+        """A fitness that needs no generator, for valid items just verified by :meth:`verify`
+        (``evo verify`` reports it), or None: the domain's fitness is relative to a generator
+        (the default)."""
+        return None
+
     def benchmark(self, split: str = "test", limit: int | None = None, seed: int = 0,
                   prompt_style: str = "completion") -> Benchmark:
         """The domain's held-out benchmark (``evo eval``): ``limit`` problems of ``split`` in a

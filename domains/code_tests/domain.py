@@ -132,6 +132,19 @@ class CodeTestsDomain(Domain):
             solved[i] += all(flags)
         return solved
 
+    def score_without_generator(self, items: list[dict[str, Any]], sandbox: Sandbox) -> list[Score]:
+        """Test strength alone (the share of mutants the tests kill): the campaign's fitness
+        with ``solve_attempts=0``; difficulty needs a generator."""
+        missing = [it for it in items if self.key(it) not in self._mutation]
+        if missing:
+            self.verify(missing, sandbox)
+        out = []
+        for item in items:
+            m = self._mutation[self.key(item)]
+            strength = m["killed"] / m["mutants"] if m["mutants"] else 0.0
+            out.append(Score(fitness=strength, parts={"strength": strength, **m}))
+        return out
+
     def score(self, items: list[dict[str, Any]], ctx: EvalContext) -> list[Score]:
         if not items:
             return []
