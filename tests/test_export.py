@@ -91,7 +91,7 @@ def test_jsonl_default_is_the_archive_elites(small_campaign, tmp_path):
         assert json.loads(row["item"])["f"] == row["puzzle"]
     card = (out / "README.md").read_text()
     assert f"evo export {small_campaign} --out {out}" in card
-    assert "## Stats" in card and ("heatmap.png" in card or "No heatmap" in card)
+    assert "## Pipeline" in card and ("heatmap.png" in card or "No heatmap" in card)
 
 
 def test_messages_are_what_trl_sft_takes(small_campaign, tmp_path):
