@@ -1,7 +1,8 @@
 """GPU benchmark: candidates per minute with vLLM, and the loop's generation throughput as
 a share of vLLM's raw throughput on the same prompts (target: at least 80%).
 
-Usage (a CUDA machine, ``pip install -e '.[gpu]'``):
+Usage (a CUDA machine, ``pip install -e '.[gpu]'``; or vLLM's CPU build, ``make vllm-venv``,
+then ``.venv-vllm/bin/python experiments/bench_vllm.py --config experiments/p3_cpu.yaml``):
 
     python experiments/bench_vllm.py [--config experiments/p3_gpu.yaml] [--iterations 10]
                                      [--model Qwen/Qwen2.5-Coder-1.5B-Instruct] [--out runs/bench-vllm]
@@ -12,8 +13,9 @@ solve attempts). Then it replays exactly those calls -- same prompts, same sampl
 parameters -- straight into the same engine, back to back, with the prefix cache reset
 first. Loop throughput = tokens generated / loop wall time (the evolution iterations,
 verification, scoring, embedding and storage included); raw throughput = the same tokens /
-replay time. Writes a markdown table to experiments/results/bench_vllm.md. Exits 2 when
-there is no CUDA device or no vllm.
+replay time. Writes a markdown table to experiments/results/bench_vllm.md. The engine has
+LoRA enabled only when the config fine-tunes (``finetune.every > 0``), as in a campaign; the
+table says which. Exits 2 when vllm is missing, or is a GPU build with no CUDA device.
 """
 
 from __future__ import annotations
@@ -56,14 +58,19 @@ def main() -> int:
 
     import torch
 
-    if not torch.cuda.is_available() or importlib.util.find_spec("vllm") is None:
-        print("bench_vllm needs a CUDA GPU and vllm (pip install -e '.[gpu]'); "
-              f"cuda available: {torch.cuda.is_available()}, vllm installed: "
+    on_cpu = False
+    if importlib.util.find_spec("vllm") is not None:
+        from vllm.platforms import current_platform
+
+        on_cpu = bool(current_platform.is_cpu())
+    if importlib.util.find_spec("vllm") is None or not (on_cpu or torch.cuda.is_available()):
+        print("bench_vllm needs vllm with a CUDA GPU (pip install -e '.[gpu]') or vLLM's CPU build "
+              f"(make vllm-venv); cuda available: {torch.cuda.is_available()}, vllm installed: "
               f"{importlib.util.find_spec('vllm') is not None}", file=sys.stderr)
         return 2
 
     sys.path.insert(0, str(ROOT / "experiments"))
-    from machine import load_average
+    from machine import cpu_flags, cpu_model, load_average, nproc
 
     from evo.campaign import Campaign
     from evo.config import load_config, parse_overrides
@@ -107,9 +114,12 @@ def main() -> int:
 
     candidates = sum(i["candidates"] for i in iters)
     loop_tps, raw_tps = loop_tokens / loop_s, raw_tokens / raw_s
-    gpu = torch.cuda.get_device_name(0)
+    where = (f"vLLM CPU build on {cpu_model()}, {nproc()} cores, flags {cpu_flags()}" if on_cpu
+             else torch.cuda.get_device_name(0))
     rows = [
-        ("machine", f"{gpu}; load average after: {load_average()}"),
+        ("machine", f"{where}; load average after: {load_average()}"),
+        ("engine", f"LoRA {'on (max rank ' + str(llm.max_lora_rank) + ')' if llm.max_lora_rank else 'off'}"
+                   f"{', eager (CPU: no seeds)' if on_cpu else ''}"),
         ("date", date.today().isoformat()),
         ("config", f"{Path(args.config).name}, model {config.generator.model}, {len(iters)} iterations x "
                    f"{config.prompts_per_iteration} prompts x {config.samples_per_prompt} samples"),

@@ -59,8 +59,9 @@ def test_openai_options_come_from_config():
 def test_gpu_extra_brings_the_training_stack():
     """The GPU configs fine-tune in the loop: `pip install -e '.[gpu]'` must bring TRL/PEFT
     (the train extra) or the first round dies with ModuleNotFoundError."""
-    import tomllib
     from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
 
     extras = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"][
         "optional-dependencies"]
