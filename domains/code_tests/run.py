@@ -26,6 +26,7 @@ callables or other non-plain values to the solution, or that check a result's id
 from __future__ import annotations
 
 import ast
+import builtins
 from typing import TYPE_CHECKING, Any
 
 from evo.plaindata import NotPlainData, decode, encode, sandbox_prelude
@@ -63,6 +64,10 @@ def _evo_record(_evo_tests, _evo_names, _evo_per_test_s, _evo_max_calls):
         raise TimeoutError("test took too long")
     signal.signal(signal.SIGALRM, alarm)
     base = dict(globals())
+    import builtins
+    for name in dir(builtins):  # a helper named like a builtin does not replace it in the tests
+        if name != _evo_names[0] and not name.startswith("__"):
+            base.pop(name, None)
     for name in _evo_names:
         if callable(base.get(name)):
             base[name] = wrap(name, base[name])
@@ -125,12 +130,17 @@ def tests_of(item: dict[str, Any]) -> list[str]:
     return [t for t in item["tests"].splitlines() if t.strip()]
 
 
-def _functions(source: str) -> list[str]:
+def _functions(source: str, entry_point: str) -> list[str]:
+    """The functions the tests may call: the entry point first, then the solution's other
+    functions, except those named like a builtin or a dunder (a helper ``abs`` that always
+    returns 0 would otherwise decide the tests' ``abs(f(x) - y) < 1e-9``)."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
-        return []
-    return [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
+        return [entry_point]
+    helpers = [n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name != entry_point
+               and not hasattr(builtins, n.name) and not n.name.startswith("__")]
+    return [entry_point, *dict.fromkeys(helpers)]
 
 
 def _imports(source: str) -> str:
@@ -139,7 +149,7 @@ def _imports(source: str) -> str:
 
 
 def record_job(solution: str, item: dict[str, Any], per_test_s: float) -> tuple[str, str]:
-    names = _functions(solution)
+    names = _functions(solution, item["entry_point"])
     return (solution + "\n" + _PRELUDE + _RECORD,
             f"_evo_record({tests_of(item)!r}, {names!r}, {per_test_s!r}, {MAX_CALLS})")
 
@@ -170,7 +180,7 @@ def recorded_table(verdict: Verdict) -> str | None:
 
 
 def judge_job(table: str, solution: str, item: dict[str, Any], per_test_s: float) -> tuple[str, str]:
-    names = _functions(solution)
+    names = _functions(solution, item["entry_point"])
     return (_imports(item["solution"]) + "\n" + _PRELUDE + _JUDGE,
             f"_evo_judge({table!r}, {names!r}, {tests_of(item)!r}, {per_test_s!r})")
 
