@@ -21,7 +21,14 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from domains.math_sc.parse import final_answer, normalise_number, parse_problem, render_problem
+from domains.math_sc.leak import leaks_answer
+from domains.math_sc.parse import (
+    MAX_QUESTION_CHARS,
+    final_answer,
+    normalise_number,
+    parse_problem,
+    render_problem,
+)
 from evo.domain import Domain, EvalContext, Score, Verification, read_seeds
 from evo.errors import EvoError
 from evo.llm import SamplingParams
@@ -119,18 +126,28 @@ class MathDomain(Domain):
                 {"role": "assistant", "content": item["solution"]}]
 
     def verify(self, items: list[dict[str, Any]], sandbox: Sandbox) -> list[Verification]:
-        out = []
-        for it in items:
-            if normalise_number(str(it.get("answer", ""))) is None:
-                out.append(Verification("invalid", "the final answer is not a finite number"))
-            elif self.check_arithmetic and (bad := wrong_step(it["solution"])):
-                out.append(Verification("invalid", f"wrong arithmetic step: {bad}"))
-            elif it["answer"] in re.findall(r"-?\d+(?:\.\d+)?", it["question"]) and len(
-                    set(re.findall(r"\d+(?:\.\d+)?", it["question"]))) <= 1:
-                out.append(Verification("trivial", "the answer is the only number in the question"))
-            else:
-                out.append(Verification("valid"))
-        return out
+        return [self._verify_one(it) for it in items]
+
+    def _verify_one(self, it: dict[str, Any]) -> Verification:
+        if not all(isinstance(it.get(k), str) and it[k].strip() for k in ("question", "solution")) or \
+                not isinstance(it.get("answer"), (str, int, float)) or isinstance(it.get("answer"), bool):
+            return Verification("invalid", "needs a question, a solution and an answer (text)")
+        question, solution = it["question"], it["solution"]
+        answer = normalise_number(str(it["answer"]))
+        if answer is None:
+            return Verification("invalid", "the final answer is not one finite number")
+        if final_answer(solution) != answer:
+            return Verification("invalid", "the solution's final answer is not the answer")
+        if len(question) > MAX_QUESTION_CHARS:
+            return Verification("invalid", f"question longer than {MAX_QUESTION_CHARS} characters")
+        if leak := leaks_answer(question, answer):
+            return Verification("invalid", leak)
+        if self.check_arithmetic and (bad := wrong_step(solution)):
+            return Verification("invalid", f"wrong arithmetic step: {bad}")
+        numbers = {normalise_number(n) for n in re.findall(r"-?\d+(?:\.\d+)?", question)}
+        if answer in numbers and len(numbers) <= 1:
+            return Verification("trivial", "the answer is the only number in the question")
+        return Verification("valid")
 
     def solve_prompt(self, item: dict[str, Any], examples: list[dict[str, Any]]) -> str:
         shots = "".join(render_problem(e) for e in examples)

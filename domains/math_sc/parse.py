@@ -1,4 +1,11 @@
-"""Parsing math word problems and chain-of-thought answers; normalising numbers."""
+"""Parsing math word problems and chain-of-thought answers; normalising numbers.
+
+Votes must be canonical and strict: every way of writing one number gives one string
+(``"5"``, ``"5.0"``, ``"5/1"``, ``"\\boxed{5}"``, ``"$5"`` and ``"5 apples"`` are all
+``"5"``), and a statement that does not give exactly one finite number (``"5 or 6"``,
+``"see above"``, ``"1e5"``, ``"nan"``, a number of 10^12 or more) gives no vote at
+all, rather than whichever number a loose pattern happens to catch first.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +16,39 @@ from fractions import Fraction
 from evo.domain import ParseError
 
 MAX_QUESTION_CHARS = 600
-_NUM = r"-?\$?\s?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?(?:\s?/\s?\d+)?"
-_FINAL = re.compile(r"answer is[:\s]*(" + _NUM + r")(?!\w)", re.IGNORECASE)
-_ANY = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?")
+# A final-answer statement: "The answer is ...", "Answer: ...", "answer = ...".
+_CUE = re.compile(r"\banswer\s*(?:is\b|:|=)", re.IGNORECASE)
+# One number: optional sign and $, thousands groups or digits, decimals, a fraction, %.
+# Not glued to other digits, decimal points, commas or slashes; a unit may follow ("5kg").
+_NUMBER = re.compile(r"(?<![\w.,/])-?\$?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s?/\s?\d+)?%?(?![\d]|[.,/]\d)",
+                     re.ASCII)
+_SCIENTIFIC = re.compile(r"\d(?:[eE][+-]?\d|[xX][0-9a-fA-F])")
+_NUMBER_WORDS = re.compile(
+    r"\b(zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|"
+    r"sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|"
+    r"thousand|million|billion|half|dozen|quarter|third)\b", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"\.(?=\s|$)|[\n!?;]")
+_ANY = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?", re.ASCII)
+
+
+def canonical_latex(text: str) -> str:
+    """Plain text for LaTeX answers: ``\\frac{a}{b}`` -> ``a/b``, ``\\boxed{x}`` -> ``answer is x.``"""
+    s = text.replace("\u2212", "-").replace("\\,", "").replace("\\!", "").replace("\\$", "$")
+    s = re.sub(r"\\[dt]?frac\s*\{\s*(-?\d+)\s*\}\s*\{\s*(\d+)\s*\}", r"\1/\2", s)
+    s = re.sub(r"\\text\s*\{([^{}]*)\}", r" \1", s)
+    s = re.sub(r"\\boxed\s*\{([^{}]*)\}", r" answer is \1. ", s)
+    return s
 
 
 def normalise_number(raw: str) -> str | None:
     """``"1,200"`` -> ``"1200"``, ``"$3.50"`` -> ``"3.5"``, ``"3/4"`` -> ``"0.75"``,
-    ``"6.0"`` -> ``"6"``; None for anything that is not a finite number."""
-    s = raw.replace("$", "").replace(",", "").replace(" ", "").rstrip(".")
-    if not s or len(s) > 40:
+    ``"6.0"`` -> ``"6"``, ``"50%"`` -> ``"50"``; None for anything that is not one finite
+    number below 10^12."""
+    s = raw.replace("\u2212", "-").replace("$", "").replace(",", "").replace(" ", "").rstrip(".").rstrip("%")
+    if not s or len(s) > 40 or not re.fullmatch(r"[-+]?(\d+(\.\d+)?|\.\d+)(/\d+)?", s, re.ASCII):
         return None
     try:
-        value = float(Fraction(s)) if "/" in s else float(s)
+        value = float(Fraction(s))
     except (ValueError, ZeroDivisionError, OverflowError):
         return None
     if not math.isfinite(value) or abs(value) >= 1e12:
@@ -32,13 +59,35 @@ def normalise_number(raw: str) -> str | None:
     return f"{value:.6f}".rstrip("0")
 
 
+def statement_value(rest: str) -> str | None:
+    """The one number the sentence ``rest`` gives (the text after an answer cue), or None
+    when it gives none, several (``"5 or 6"``, ``"5 apples and 3 pears"``) or an
+    unreadable one (``"1e5"``, ``"nan"``)."""
+    sentence = _SENTENCE_END.split(rest, 1)[0]
+    if _SCIENTIFIC.search(sentence) or _NUMBER_WORDS.search(sentence):
+        return None
+    numbers = _NUMBER.findall(sentence)
+    return normalise_number(numbers[0]) if len(numbers) == 1 else None
+
+
+def answer_statements(text: str) -> list[str | None]:
+    """The value of every final-answer statement in ``text``, in order (None: unreadable)."""
+    s = canonical_latex(text)
+    return [statement_value(s[m.end():]) for m in _CUE.finditer(s)]
+
+
 def final_answer(text: str, fallback_last_number: bool = False) -> str | None:
-    """The number after the last "The answer is"; optionally the last number in the text."""
-    found = [m.group(1) for m in _FINAL.finditer(text) if m.group(1).strip("-$ ")]
-    if found:
-        return normalise_number(found[-1])
+    """The value of the last final-answer statement ("The answer is N", "Answer: N",
+    ``\\boxed{N}``); None when that statement is unreadable or ambiguous. Only a text with
+    no statement at all falls back (optionally) to its last number."""
+    statements = answer_statements(text)
+    if statements:
+        return statements[-1]
     if fallback_last_number:
-        nums = _ANY.findall(text)
+        s = canonical_latex(text)
+        if _SCIENTIFIC.search(s):
+            return None
+        nums = _ANY.findall(s)
         return normalise_number(nums[-1]) if nums else None
     return None
 
@@ -62,9 +111,11 @@ def parse_problem(text: str) -> dict[str, str]:
     answer = final_answer(solution)
     if answer is None:
         raise ParseError("no numeric final answer ('The answer is N.')")
-    m = list(_FINAL.finditer(solution))[-1]
-    return {"question": question, "solution": solution[: m.end()].strip().rstrip(".") + ".",
-            "answer": answer}
+    cues = list(_CUE.finditer(solution))
+    end = _SENTENCE_END.search(solution, cues[-1].end()) if cues else None
+    if end:  # the solution ends with its final-answer sentence
+        solution = solution[: end.start()]
+    return {"question": question, "solution": solution.strip().rstrip(".") + ".", "answer": answer}
 
 
 def render_problem(item: dict[str, str]) -> str:

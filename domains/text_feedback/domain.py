@@ -2,11 +2,19 @@
 
 The LLM writes short texts (stories or instructions, ``kind``); quality comes from a
 judge and diversity from the embedding (the archive). The default judge is the
-current generator's yes/no log-probability on each of ``judge_prompts`` (the text is
-put in place of ``{text}``); any Hugging Face sequence-classification reward model
-works through ``reward_model: PATH``. The fitness is the mean over every judge
-prompt (and over both judges when both are configured): several phrasings,
-averaged, are harder to game than one.
+current generator's yes/no log-probability on each of ``judge_prompts`` (P(Yes) is
+good) and ``negated_judge_prompts`` (P(No) is good); any Hugging Face
+sequence-classification reward model works through ``reward_model: PATH``. The
+fitness is the mean over every judge prompt (and over both judges when both are
+configured).
+
+A candidate must not be able to raise its own score by talking to the judge:
+- the verifier rejects judge-directed text (:mod:`domains.text_feedback.injection`);
+- the text reaches the judge through :func:`~domains.text_feedback.judge.fence_text`,
+  inside a ``"..."`` or ``<tag>...</tag>`` fence it cannot close, with the question
+  after it, and the score is the next-token probability after the question;
+- questions of both polarities are averaged, so a text that primes the judge to
+  say "Yes" loses on the negated questions what it gains on the others.
 """
 
 from __future__ import annotations
@@ -16,7 +24,8 @@ import statistics
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from domains.text_feedback.judge import RewardModel, yes_probability
+from domains.text_feedback.injection import judge_directed
+from domains.text_feedback.judge import RewardModel, fence_text, special_tokens, yes_probability
 from evo.domain import Domain, EvalContext, ParseError, Score, Verification, read_seeds
 from evo.errors import EvoError
 
@@ -31,6 +40,7 @@ KINDS = {
 }
 # Completion-style judge prompts: on the 135M default judge they separate seed stories
 # from garbage better than chat-template prompts (which it scored backwards).
+# P(Yes) is good here; in NEGATED_PROMPTS, P(No) is.
 JUDGE_PROMPTS = {
     "story": [
         "Text: \"{text}\"\nQuestion: Is this text a well-written short story? Answer Yes or No.\nAnswer:",
@@ -43,9 +53,31 @@ JUDGE_PROMPTS = {
         "questions? Answer Yes or No.\nAnswer:",
     ],
 }
-# Texts that talk to the judge instead of doing the task.
-_INJECTION = re.compile(r"\b(answer (yes|no)|say yes|the judge|rate this|as an ai|score (of|this))\b",
-                        re.IGNORECASE)
+NEGATED_PROMPTS = {
+    "story": [
+        "Text: \"{text}\"\nQuestion: Is this text badly written? Answer Yes or No.\nAnswer:",
+        "Text: \"{text}\"\nQuestion: Is this text poorly written, confusing or incomplete? Answer Yes "
+        "or No.\nAnswer:",
+    ],
+    "instruction": [
+        "Text: \"{text}\"\nQuestion: Is this instruction unclear or useless? Answer Yes or No.\nAnswer:",
+        "Text: \"{text}\"\nQuestion: Is this text confusing, wrong or incomplete? Answer Yes or No."
+        "\nAnswer:",
+    ],
+}
+_OPEN_TAG = re.compile(r"<(\w+)>$")
+
+
+def check_judge_prompt(prompt: str) -> None:
+    """Raises EvoError unless ``prompt`` fences one ``{text}`` as ``"{text}"`` or
+    ``<tag>{text}</tag>`` (fences fence_text() makes unforgeable) and asks its question
+    after it (the score is read after the question, never inside the text)."""
+    before, _, after = prompt.partition("{text}")
+    tag = _OPEN_TAG.search(before)
+    close = '"' if before.endswith('"') else f"</{tag.group(1)}>" if tag else None
+    if "{text}" in after or close is None or not after.startswith(close) or not after[len(close):].strip():
+        raise EvoError("text_feedback: every judge prompt must contain {text} once, fenced as "
+                       '"{text}" or <tag>{text}</tag>, with the question after it')
 
 
 class TextFeedbackDomain(Domain):
@@ -59,7 +91,8 @@ class TextFeedbackDomain(Domain):
     ]
 
     def __init__(self, kind: str = "story", seeds_file: str | None = None,
-                 judge_prompts: list[str] | None = None, judge: str = "llm",
+                 judge_prompts: list[str] | None = None,
+                 negated_judge_prompts: list[str] | None = None, judge: str = "llm",
                  reward_model: str | None = None, reward_question: str | None = None,
                  judge_chat: bool = False, min_words: int = 8, max_words: int = 120) -> None:
         if kind not in KINDS:
@@ -68,15 +101,20 @@ class TextFeedbackDomain(Domain):
             raise EvoError("text_feedback: judge must be llm, reward_model or both")
         if judge != "llm" and not reward_model:
             raise EvoError(f"text_feedback: judge '{judge}' needs reward_model: PATH")
-        prompts = judge_prompts or JUDGE_PROMPTS[kind]
-        if not prompts or any("{text}" not in p for p in prompts):
-            raise EvoError("text_feedback: every judge prompt must contain {text}")
+        prompts = JUDGE_PROMPTS[kind] if judge_prompts is None else list(judge_prompts)
+        negated = NEGATED_PROMPTS[kind] if negated_judge_prompts is None else list(negated_judge_prompts)
+        if not prompts:
+            raise EvoError("text_feedback: judge_prompts must not be empty")
+        for p in prompts + negated:
+            check_judge_prompt(p)
         if min_words < 1 or max_words < min_words:
             raise EvoError("text_feedback: need 1 <= min_words <= max_words")
         self.kind, self.seeds_file = kind, Path(seeds_file) if seeds_file else SEEDS_FILE
         self.preamble, self.label = KINDS[kind]
         self.open_prefix = self.label
-        self.judge_prompts, self.judge = prompts, judge
+        self.judge_prompts, self.negated_prompts, self.judge = prompts, negated, judge
+        # (template, True when P(Yes) is good)
+        self._prompts = [(p, True) for p in prompts] + [(p, False) for p in negated]
         self.reward_model_path, self.reward_question = reward_model, reward_question
         self.judge_chat, self.min_words, self.max_words = judge_chat, min_words, max_words
         self._reward: RewardModel | None = None
@@ -126,8 +164,8 @@ class TextFeedbackDomain(Domain):
                 out.append(Verification("invalid", f"fewer than {self.min_words} words"))
             elif len(set(words)) < 0.4 * len(words):
                 out.append(Verification("trivial", "repeats the same few words"))
-            elif _INJECTION.search(text):
-                out.append(Verification("invalid", "addresses the judge instead of doing the task"))
+            elif reason := judge_directed(text, [p.replace("{text}", " ") for p, _ in self._prompts]):
+                out.append(Verification("invalid", f"talks to the judge: {reason}"))
             elif any(label in text for _, label in KINDS.values()):
                 out.append(Verification("invalid", "contains prompt scaffolding"))
             else:
@@ -144,11 +182,14 @@ class TextFeedbackDomain(Domain):
             return []
         per_item: list[dict[str, list[float]]] = [{} for _ in items]
         if self.judge in ("llm", "both"):
-            prompts = [p.replace("{text}", it["text"]) for it in items for p in self.judge_prompts]
+            drop = special_tokens(ctx.generator)
+            fenced = [fence_text(it["text"], drop) for it in items]
+            prompts = [p.replace("{text}", t) for t in fenced for p, _ in self._prompts]
             probs = yes_probability(ctx.generator, prompts, chat=self.judge_chat)
-            k = len(self.judge_prompts)
+            k = len(self._prompts)
             for i in range(len(items)):
-                per_item[i]["llm"] = probs[i * k:(i + 1) * k]
+                per_item[i]["llm"] = [p if good else 1.0 - p
+                                      for p, (_, good) in zip(probs[i * k:(i + 1) * k], self._prompts)]
         if self.judge in ("reward_model", "both"):
             rewards = self._reward_model()([it["text"] for it in items], self.reward_question)
             for i, r in enumerate(rewards):

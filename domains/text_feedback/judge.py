@@ -1,14 +1,69 @@
 """Judges for AI feedback: an LLM's yes/no log-probability (as in Quality-Diversity
-through AI Feedback) or a Hugging Face sequence-classification reward model."""
+through AI Feedback) or a Hugging Face sequence-classification reward model.
+
+A candidate text reaches a judge only through :func:`fence_text`: the judge sees the
+text on one line, with nothing in it that can close the fence around it (double
+quotes, angle brackets), start a chat turn (special tokens of any tokenizer) or
+look like the prompt's own ``Question:``/``Answer:`` labels. The score is read from
+the judge's next-token probabilities at one fixed position, after the question,
+never from text the judge writes.
+"""
 
 from __future__ import annotations
 
+import re
+import unicodedata
+from collections.abc import Iterable
 from typing import Any
 
 from evo.errors import EvoError
 
 YES = ("Yes", " Yes", "yes", " yes", "YES")
 NO = ("No", " No", "no", " no", "NO")
+
+
+# Invisible and layout characters: zero-width, bidi overrides, soft hyphen, BOM, C0/C1 controls.
+_INVISIBLE = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+# Special-token look-alikes of common tokenizers: <|im_start|>, <s>, </s>, <file_sep>,
+# [INST], [SEP], <<SYS>>. Removed until none is left (nesting cannot rebuild one).
+_SPECIAL = re.compile(r"<\|[^<>]{0,60}?\|>|</?[A-Za-z_][\w:.\-]{0,40}>|\[/?[A-Z][A-Z_]{1,15}\]|<</?[A-Z]{2,10}>>")
+_DOUBLE_QUOTES = re.compile(r"[\"\u201c\u201d\u201e\u201f\u00ab\u00bb\u2033\u301d\u301e]")
+# The labels judge prompts are built from; inside the fence they lose their colon.
+_LABELS = re.compile(r"\b(question|answer|text|story|instruction|system|assistant|user|human|judge)(\s*):",
+                     re.IGNORECASE)
+
+
+def fence_text(text: str, tokens: Iterable[str] = ()) -> str:
+    """The candidate as a judge sees it: one line that cannot end the fence it sits in.
+
+    NFKC first (a full-width ``＂`` or ``｜`` becomes the ASCII one it imitates), then
+    invisible characters go, special tokens (the judge tokenizer's own and the common
+    look-alikes) are removed until none is left, double quotes become ``'``, angle
+    brackets become ``‹ ›``, prompt labels lose their colon, whitespace becomes single
+    spaces. Deterministic: the same text always gets the same prompt (and score).
+    """
+    s = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
+    drop = sorted({t for t in tokens if t and t.strip()}, key=len, reverse=True)
+    previous = None
+    while previous != s:
+        previous = s
+        for tok in drop:
+            s = s.replace(tok, " ")
+        s = _SPECIAL.sub(" ", s)
+    s = _DOUBLE_QUOTES.sub("'", s).replace("<", "\u2039").replace(">", "\u203a")
+    s = _LABELS.sub(lambda m: f"{m.group(1)} -", s)
+    return " ".join(s.split())
+
+
+def special_tokens(llm: Any) -> list[str]:
+    """Every special or added token of the judge's tokenizer (empty when it has none)."""
+    tokenizer = getattr(_unwrap(llm), "tokenizer", None)
+    if tokenizer is None:
+        return []
+    found = set(getattr(tokenizer, "all_special_tokens", []) or [])
+    for added in (getattr(tokenizer, "added_tokens_decoder", None) or {}).values():
+        found.add(getattr(added, "content", str(added)))
+    return sorted(found)
 
 
 def _unwrap(llm: Any) -> Any:
@@ -77,7 +132,9 @@ class RewardModel:
     """A Hugging Face ``AutoModelForSequenceClassification`` reward model, by path or id.
 
     One logit: ``sigmoid(logit)``; several: the softmax of the last label. Inputs are
-    ``(question, text)`` pairs when ``question`` is given, else the text alone.
+    ``(question, text)`` pairs when ``question`` is given, else the text alone; the text
+    passes :func:`fence_text` first, so a ``[SEP]`` or ``<|im_start|>`` in it cannot
+    split the pair or fake a turn.
     """
 
     def __init__(self, path: str, device: str = "cpu", max_length: int = 512) -> None:
@@ -89,6 +146,7 @@ class RewardModel:
         except (OSError, ValueError) as exc:
             raise EvoError(f"cannot load reward model '{path}': {str(exc).splitlines()[0]}") from None
         self.device, self.max_length = device, max_length
+        self.special = special_tokens(self)
 
     def __call__(self, texts: list[str], question: str | None = None, batch_size: int = 8) -> list[float]:
         import torch
@@ -96,7 +154,7 @@ class RewardModel:
         out: list[float] = []
         with torch.inference_mode():
             for start in range(0, len(texts), batch_size):
-                chunk = texts[start:start + batch_size]
+                chunk = [fence_text(t, self.special) for t in texts[start:start + batch_size]]
                 args = ([question] * len(chunk), chunk) if question else (chunk,)
                 enc = self.tokenizer(*args, return_tensors="pt", padding=True, truncation=True,
                                      max_length=self.max_length).to(self.device)
