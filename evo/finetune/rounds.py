@@ -120,13 +120,16 @@ def _update_record(record: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return record
 
 
-def finetune_and_swap(campaign: Any) -> dict[str, Any]:
+def finetune_and_swap(campaign: Any, current: list[Example] | None = None,
+                      source: str = "archive") -> dict[str, Any]:
     """One in-loop round on a :class:`evo.campaign.Campaign` (or anything with its attributes:
     ``config``, ``dir``, ``store``, ``archive``, ``domain``, ``sandbox``, ``generator``):
     trains on the elites, loads the tuned generator (version = round number), swaps it into
     ``campaign.generator.llm``, re-scores the elites and rebuilds ``campaign.archive`` in place.
     Returns the round's record (also in ``DIR/adapters/round-N/round.json``); when the archive
-    holds no elites beyond the seeds yet it trains nothing and returns ``{"skipped": reason}``."""
+    holds no elites beyond the seeds yet it trains nothing and returns ``{"skipped": reason}``.
+    ``current`` replaces the elites as this round's new examples (an experiment's arm trained
+    on other data through the same mix, trainer, swap and re-score); ``source`` names them."""
     from evo.llm import load_generator
     from evo.llm.factory import generator_options, resolve_backend
     from evo.timing import TimedLLM
@@ -137,7 +140,8 @@ def finetune_and_swap(campaign: Any) -> dict[str, Any]:
     # a local model (transformers, vllm, auto): count with its tokenizer; a served one may not be local
     local = resolve_backend(g.backend) in ("transformers", "ctranslate2", "vllm")
     count = token_counter(g.model) if local else _approx_tokens
-    current = archive_examples(campaign.store, campaign.archive, campaign.domain, cfg, n, c.seed, count)
+    if current is None:
+        current = archive_examples(campaign.store, campaign.archive, campaign.domain, cfg, n, c.seed, count)
     if not current and not (cfg.accumulate and n > 1 and read_examples(round_dir(campaign.dir, n - 1) / POOL_FILE)):
         # Nothing new to learn from: keep the generator, let evolution go on.
         return {"round": n, "skipped": "no elites beyond the seeds yet", "created": time.time()}
@@ -148,7 +152,7 @@ def finetune_and_swap(campaign: Any) -> dict[str, Any]:
         old.sleep()
     try:
         record = run_round(campaign.dir, campaign.domain, current, cfg, base_model=g.model, round_n=n,
-                           seed=c.seed, count=count, device=g.device)
+                           seed=c.seed, count=count, device=g.device, source=source)
     finally:
         if hasattr(old, "wake_up"):
             old.wake_up()
