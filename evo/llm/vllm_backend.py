@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,8 @@ from evo.llm.base import Generation, SamplingParams, truncate_at_stop
 from evo.llm.embedded import resolve_model_path
 
 log = logging.getLogger(__name__)
+
+CPU_KV_CACHE_BYTES = 1 << 30  # vLLM's CPU build: a 1 GiB KV cache unless told otherwise
 
 # vLLM's LoRAConfig.max_lora_rank accepts only these values (vllm/config/lora.py).
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
@@ -120,11 +123,17 @@ class VLLMGenerator:
             options["enable_sleep_mode"] = True
         if self.on_cpu:
             options["enforce_eager"] = True  # no torch.compile: starts in ~40 s instead of ~2 min
+            if not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
+                # else vLLM's CPU worker reserves gpu_memory_utilization (0.92) of all RAM and
+                # refuses to start when other processes hold some of it
+                options["kv_cache_memory_bytes"] = CPU_KV_CACHE_BYTES
         options.update(engine or {})
         try:
             self.engine = vllm.LLM(**options)
         except (OSError, ValueError, RuntimeError) as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            errors = getattr(exc, "errors", None)  # vLLM's configs are pydantic: their message
+            first = (errors()[0]["msg"] if callable(errors) else  # is on the error, not line 1
+                     (str(exc).strip().splitlines() or [type(exc).__name__])[0])
             raise EvoError(f"vLLM cannot start an engine for generator model '{model}': {first}") from None
         self._lora: Any = None
         self._next_lora_id = 1

