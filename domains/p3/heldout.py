@@ -101,16 +101,20 @@ def solution_of(puzzle: dict[str, Any], completion: str, style: str) -> str | No
 
 def check_solutions(puzzles: list[dict[str, Any]], completions: list[list[str]], style: str,
                     sandbox: Sandbox) -> list[list[bool]]:
-    attempts, owners = [], []
+    # At n = 100 a small model repeats itself: each distinct (puzzle, g) is judged once.
+    attempts, owners = [], {}
     out = [[False] * len(c) for c in completions]
     for i, (p, samples) in enumerate(zip(puzzles, completions)):
         for j, text in enumerate(samples):
             g = solution_of(p, text, style)
             if g is not None:
-                attempts.append({**p, "g": g})
-                owners.append((i, j))
-    for (i, j), verification in zip(owners, check_puzzles(attempts, sandbox, trivial=False)):
-        out[i][j] = verification.valid
+                if (i, g) not in owners:
+                    owners[(i, g)] = []
+                    attempts.append({**p, "g": g})
+                owners[(i, g)].append(j)
+    for ((i, _), cells), verification in zip(owners.items(), check_puzzles(attempts, sandbox, trivial=False)):
+        for j in cells:
+            out[i][j] = verification.valid
     return out
 
 
