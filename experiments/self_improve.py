@@ -1,270 +1,391 @@
-"""Self-improvement experiment: archive-data fine-tuning vs a plain-sampling control.
+"""Self-improvement, answered (issue 17): does fine-tuning on the archive beat fine-tuning on the
+same amount of plain-sampled data? Haluptzok et al.'s experiment at 135M scale.
 
-Usage (CPU default, small; ~40-60 min on a busy 2-core machine):
-    python experiments/self_improve.py --out /tmp/selfimprove [--phase-iters 2] [--eval-limit 30]
+Usage:
+    python experiments/self_improve.py --size cpu     # ~90 min on the 2-core box (see README)
+    python experiments/self_improve.py --size gpu     # all 228 test families, n = k = 100
+    python experiments/self_improve.py --size tiny    # plumbing check (gpu_suite --dry-run)
 
-Arm "archive": a P3 campaign on the base generator (phase 0), then two rounds of
-finetune_and_swap (LoRA on the elites + seed anchor + accumulation, swap, re-score), each
-followed by a phase of evolution with the tuned generator.
-Arm "control": the same base phase (copied), then per round the same number of training
-examples drawn by plain sampling from the current control generator (few-shot from seeds,
-best-of-N: the first valid, non-duplicate sample of N per prompt; no archive), the same
-anchors and trainer, the same swap + re-score and evolution phases.
-Measured per generator: valid-candidate rate per generated sample and QD-score gained per
-1,000 samples in its evolution phase, and held-out P3 pass@k (test families, sandbox-verified).
-Writes DIR/results.json and prints a Markdown table.
+Arms, each one fine-tune round from the same base and the same archive (a base campaign of
+``base_iters`` iterations), every trained arm on exactly ``train_examples`` examples:
+  1. ``base``: no training;
+  2. ``seeds``: real seed examples only (the P3 *train* families the seeds come from);
+  3. ``elites``: the archive's evolved elites + seed examples filling up to the same count;
+  4. ``best_of_n``: as many valid best-of-N samples (plain sampling from seeds, the first
+     valid new item of N per prompt) as arm 3 has elite examples + the same seed examples.
+Then rounds 2..``rounds`` of arm 3, anchors on (accumulation, seed share, KL to the base)
+and off (the current elites alone), each round followed by an evolution phase.
+
+Measures, per generator: held-out P3 pass@k (unbiased, ``evo.evalsolve.evaluate``) with 95%
+bootstrap intervals over puzzles on a fixed, seeded set of *test* families; valid rate per
+generated sample and QD-score gained per 1,000 samples in an evolution phase of
+``phase_iters`` iterations from the same starting archive (the base arm's phase is the
+"before"). Paired comparisons (same puzzles) in the Markdown report. Every step's result is
+written when it ends to experiments/results/self_improve_<size>.json (.md beside it); a rerun
+skips finished steps (``--fresh`` starts over). Nothing here is tuned on test families: the
+prompt style defaults to the campaign's own completion prompt (choose_solve_prompt.py picks
+styles on train families only).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
 import shutil
-import sqlite3
+import sys
 import time
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from machine import cpu_flags, cpu_model, load_average
+from self_improve_report import write_report
 
-from archives.store import STORE_FILE
-from evo.campaign import MEASURES_FILE, Campaign
+from evo.campaign import Campaign
 from evo.config import CampaignConfig
+from evo.descriptor import Embedder
 from evo.domain import ParseError
-from evo.evalsolve import eval_solve, load_puzzles
-from evo.finetune import archive_examples, finetune_and_swap, latest_round, run_round
-from evo.finetune.data import item_examples
-from evo.finetune.rescore import rescore_elites
+from evo.evalsolve import evaluate
+from evo.finetune import archive_examples, finetune_and_swap
+from evo.finetune.data import Example, item_examples
 from evo.finetune.train import token_counter
 from evo.llm import SamplingParams, load_generator
 
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "experiments" / "results"
 
-def make_config(a) -> CampaignConfig:
+SIZES: dict[str, dict[str, Any]] = {
+    # fits ~90 minutes on the 2-core box: 30 test families, n = k = 10, two rounds
+    "cpu": dict(eval_limit=30, n=10, ks=[1, 10], base_iters=4, phase_iters=2, prompts=8, samples=2,
+                max_seeds=16, solve_attempts=2, solve_tokens=80, max_new_tokens=128, train_examples=48,
+                epochs=1.0, max_steps=-1, train_batch=4, max_length=320, lr=5e-4, rounds=2, bon_n=4,
+                bon_batches=4, batch_size=16, workers=2, seed_share=0.1, kl_coef=0.05, device="auto"),
+    # Haluptzok's measurement: all 228 test families at n = k = 100, larger campaigns, 3 rounds
+    # (every step ~2-4 min on one H100 by estimate, not yet measured: docs/gpu_suite.md)
+    "gpu": dict(eval_limit=None, n=100, ks=[1, 10, 100], base_iters=6, phase_iters=2, prompts=64,
+                samples=4, max_seeds=None, solve_attempts=4, solve_tokens=80, max_new_tokens=160,
+                train_examples=160, epochs=2.0, max_steps=-1, train_batch=16, max_length=384, lr=2e-4,
+                rounds=3, bon_n=8, bon_batches=4, batch_size=1024, workers=15, seed_share=0.1,
+                kl_coef=0.05, device="auto"),
+    # the plumbing at the smallest size that still runs every step (gpu_suite --dry-run, CI)
+    "tiny": dict(eval_limit=1, n=2, ks=[1, 2], base_iters=1, phase_iters=1, prompts=2, samples=1,
+                 max_seeds=2, solve_attempts=1, solve_tokens=24, max_new_tokens=48, train_examples=4,
+                 search_budget=100,
+                 epochs=1.0, max_steps=1, train_batch=2, max_length=256, lr=5e-4, rounds=2, bon_n=2,
+                 bon_batches=1, batch_size=8, workers=2, seed_share=0.1, kl_coef=0.05, device="auto"),
+}
+
+
+def make_config(p: dict[str, Any], seed: int) -> CampaignConfig:
+    """The base campaign; every arm's campaign is a copy of it (fine-tuning is driven here)."""
     return CampaignConfig(
-        name="self-improve", seed=a.seed, max_seeds=a.max_seeds, iterations=a.base_iters,
-        prompts_per_iteration=a.prompts, samples_per_prompt=a.samples,
-        domain_options={"solve_attempts": a.solve_attempts, "solve_max_tokens": a.solve_tokens},
-        generator={"max_new_tokens": a.max_new_tokens, "batch_size": 16},
-        operators={"parents": 2}, archive={"dims": [20, 20]},
-        finetune={"epochs": a.epochs, "lr": a.lr, "batch_size": 4, "max_length": a.max_length,
-                  "seed_share": a.seed_share, "accumulate": True, "kl_coef": a.kl_coef,
-                  "max_examples": a.max_items, "solve_examples": True})
+        name="self-improve", seed=seed, max_seeds=p["max_seeds"], iterations=p["base_iters"],
+        prompts_per_iteration=p["prompts"], samples_per_prompt=p["samples"],
+        domain_options={"solve_attempts": p["solve_attempts"], "solve_max_tokens": p["solve_tokens"],
+                        **({"search_budget": p["search_budget"]} if p.get("search_budget") else {})},
+        generator={"max_new_tokens": p["max_new_tokens"], "batch_size": p["batch_size"], "device": p["device"]},
+        sandbox={"workers": p["workers"]}, operators={"parents": 2}, archive={"dims": [20, 20]},
+        finetune=anchors(p, on=True, round1=True))
 
 
-def phase(campaign: Campaign, iters: int) -> dict:
-    """Runs ``iters`` more iterations; valid rate and QD gained per 1,000 samples."""
-    start_qd = campaign.archive.stats()["qd_score"]
-    first = (campaign.store.iterations() or [{"iteration": 0}])[-1]["iteration"] + 1
-    campaign.config.iterations = first + iters - 1
-    t = time.time()
-    campaign.run()
-    its = [i for i in campaign.store.iterations() if i["iteration"] >= first]
-    n = sum(i["candidates"] for i in its)
-    valid = sum(i["valid"] for i in its)
-    end = campaign.archive.stats()
-    return {"samples": n, "valid": valid, "valid_rate": valid / n if n else 0.0,
-            "qd_start": start_qd, "qd_end": end["qd_score"],
-            "qd_per_1000": (end["qd_score"] - start_qd) / n * 1000 if n else 0.0,
-            "num_elites": end["num_elites"], "coverage": end["coverage"],
-            "generator_version": campaign.generator.version, "wall_s": time.time() - t}
+def anchors(p: dict[str, Any], *, on: bool, round1: bool = False) -> dict[str, Any]:
+    """The trainer settings. Round 1 gets exactly the examples built here (no extra seed mix,
+    no KL: every arm the same); later rounds of arm 3 get the anchors on or off."""
+    base = {"epochs": p["epochs"], "max_steps": p["max_steps"], "lr": p["lr"], "batch_size": p["train_batch"],
+            "max_length": p["max_length"], "solve_examples": True, "every": 0,
+            "max_examples": max(1, p["train_examples"] // 2)}
+    if round1:
+        return {**base, "seed_share": 0.0, "accumulate": False, "kl_coef": 0.0}
+    if on:
+        return {**base, "seed_share": p["seed_share"], "accumulate": True, "kl_coef": p["kl_coef"]}
+    return {**base, "seed_share": 0.0, "accumulate": False, "kl_coef": 0.0}
 
 
-def heldout(llm, puzzles, sandbox, a) -> dict:
-    r = eval_solve(llm, puzzles, sandbox, k=a.k, max_new_tokens=a.solve_tokens, seed=a.seed)
-    return {k: v for k, v in r.items() if k not in ("correct",)}
+class Experiment:
+    """The steps, their shared pieces (base model, embedder, puzzles) and the results file."""
+
+    def __init__(self, size: str, work: Path, results: Path, seed: int = 0, prompt_style: str = "completion",
+                 overrides: dict[str, Any] | None = None) -> None:
+        self.size, self.work, self.seed, self.style = size, work, seed, prompt_style
+        self.p = {**SIZES[size], **(overrides or {})}
+        self.cfg = make_config(self.p, seed)
+        self.json_path, self.md_path = results / f"self_improve_{size}.json", results / f"self_improve_{size}.md"
+        plan = {"size": size, "seed": seed, "prompt_style": prompt_style, **self.p}
+        old = json.loads(self.json_path.read_text()) if self.json_path.is_file() else None
+        if old is None or old.get("plan") != plan or not work.is_dir():
+            old = {"plan": plan, "steps": {}}
+        self.res = old
+        self._llm = self._embedder = None
+        self.count = token_counter(self.cfg.generator.model)
+
+    # -- shared pieces ----------------------------------------------------------------------
+    def base_llm(self):
+        if self._llm is None:
+            g = self.cfg.generator
+            self._llm = load_generator("transformers", g.model, batch_size=g.batch_size, device=g.device)
+        return self._llm
+
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            import torch
+
+            self._embedder = Embedder(self.cfg.descriptor.embedder, "cuda" if torch.cuda.is_available() else "cpu")
+        return self._embedder
+
+    def campaign(self, name: str, src: str | None = None, *, fresh: bool = True) -> Campaign:
+        """Arm ``name``'s campaign dir, restored from snapshot ``src`` (what an interrupted step
+        left there is discarded), on the base generator until it fine-tunes."""
+        d = self.work / name
+        if fresh and d.exists():
+            shutil.rmtree(d)
+        if src is not None:
+            shutil.copytree(self.work / "snap" / src, d)
+        return Campaign(self.cfg.model_copy(deep=True), d, generator=self.base_llm(), embedder=self.embedder())
+
+    def snapshot(self, name: str, as_: str) -> None:
+        dst = self.work / "snap" / as_
+        if dst.exists():
+            shutil.rmtree(dst)
+        shutil.copytree(self.work / name, dst, ignore=shutil.ignore_patterns("writer.lock"))
+
+    def save(self, step: str, value: dict[str, Any]) -> None:
+        self.res["steps"][step] = value
+        self.res.update(date=date.today().isoformat(), machine=machine())
+        self.json_path.parent.mkdir(parents=True, exist_ok=True)
+        self.json_path.write_text(json.dumps(self.res, indent=1))
+        write_report(self.res, self.md_path)
+        print(f"[{time.strftime('%H:%M:%S')}] {step}: {short(value)}", flush=True)
+
+    # -- measures ---------------------------------------------------------------------------
+    def heldout(self, c: Campaign) -> dict[str, Any]:
+        bench = c.domain.benchmark("test", self.p["eval_limit"], 0, self.style)
+        r = evaluate(c.generator.llm, bench, c.sandbox, n=self.p["n"], ks=self.p["ks"], seed=self.seed)
+        r["ids"] = bench.ids
+        return r
+
+    def phase(self, c: Campaign) -> dict[str, Any]:
+        """``phase_iters`` more iterations: valid rate and QD gained per 1,000 samples."""
+        start_qd = c.archive.stats()["qd_score"]
+        first = (c.store.iterations() or [{"iteration": 0}])[-1]["iteration"] + 1
+        c.config.iterations = first + self.p["phase_iters"] - 1
+        t = time.time()
+        c.run()
+        its = [i for i in c.store.iterations() if i["iteration"] >= first]
+        n, valid = sum(i["candidates"] for i in its), sum(i["valid"] for i in its)
+        end = c.archive.stats()
+        return {"samples": n, "valid": valid, "valid_rate": valid / n if n else 0.0, "qd_start": start_qd,
+                "qd_end": end["qd_score"], "qd_per_1000": (end["qd_score"] - start_qd) / n * 1000 if n else 0.0,
+                "num_elites": end["num_elites"], "wall_s": time.time() - t}
+
+    # -- data -------------------------------------------------------------------------------
+    def all_seed_examples(self, c: Campaign) -> list[Example]:
+        rng = np.random.default_rng([self.seed, 17])
+        return item_examples(c.domain, [(None, s) for s in c.domain.seeds()], "seed", seeds=c.domain.seeds(),
+                             n_shots=1, solve=True, max_length=self.p["max_length"], rng=rng, count=self.count)
+
+    def seed_examples(self, c: Campaign, n: int) -> list[Example]:
+        """``n`` seed examples in a fixed seeded order (the same for every arm: paired data)."""
+        ex, rng = self.all_seed_examples(c), np.random.default_rng([self.seed, 18])
+        order = list(rng.permutation(len(ex)))
+        while len(order) < n:  # only when the budget exceeds the distinct seed examples
+            order += list(rng.permutation(len(ex)))
+        return [ex[i] for i in order[:n]]
+
+    def budget(self, c: Campaign) -> int:
+        """Examples per trained arm: ``train_examples``, capped by the distinct seed examples."""
+        return min(self.p["train_examples"], len(self.all_seed_examples(c)))
+
+    def best_of_n(self, c: Campaign, n_items: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Plain sampling from seeds (no archive): the first valid, new item of ``bon_n`` per prompt."""
+        dom, seeds, p = c.domain, c.domain.seeds(), self.p
+        rng = np.random.default_rng([self.seed, 99])
+        seen = {dom.key(s) for s in seeds}
+        items, drawn, valid_n = [], 0, 0
+        for attempt in range(p["bon_batches"]):
+            if len(items) >= n_items:
+                break
+            prompts = []
+            for _ in range(p["prompts"]):
+                picks = rng.choice(len(seeds), size=2, replace=False)
+                prompts.append(dom.preamble + "".join(dom.render(seeds[i]) for i in picks) + dom.open_prefix)
+            params = SamplingParams(n=p["bon_n"], temperature=0.8, top_p=0.95, max_new_tokens=p["max_new_tokens"],
+                                    stop=dom.stop, seed=self.seed * 31 + attempt)
+            for samples in self.base_llm().generate(prompts, params):
+                parsed = []
+                for s in samples:
+                    drawn += 1
+                    try:
+                        parsed.append(dom.parse(dom.open_prefix + s.text))
+                    except ParseError:
+                        pass
+                verdicts = dom.verify(parsed, c.sandbox) if parsed else []
+                valid_n += sum(v.valid for v in verdicts)
+                best = next((it for it, v in zip(parsed, verdicts) if v.valid and dom.key(it) not in seen), None)
+                if best is not None:
+                    seen.add(dom.key(best))
+                    items.append(best)
+        return items[:n_items], {"drawn": drawn, "valid": valid_n, "valid_rate": valid_n / drawn if drawn else 0.0,
+                                 "items": min(len(items), n_items), "wanted": n_items}
+
+    # -- one trained arm ----------------------------------------------------------------------
+    def train_arm(self, c: Campaign, current: list[Example], source: str, finetune: dict[str, Any]) -> dict[str, Any]:
+        c.config = c.config.model_copy(update={"finetune": c.config.finetune.model_copy(update=finetune)})
+        rec = finetune_and_swap(c, current, source) if current is not None else finetune_and_swap(c)
+        out: dict[str, Any] = {"round": rec.get("round")}
+        if "skipped" in rec:
+            out["skipped"] = rec["skipped"]
+            return out
+        out["train"] = {k: rec[k] for k in ("n_examples", "n_new_examples", "mix", "anchors", "data_hash", "metrics")}
+        out["rescore"] = rec.get("rescore")
+        return out
+
+    def measure(self, c: Campaign, out: dict[str, Any]) -> dict[str, Any]:
+        out["heldout"] = self.heldout(c)
+        c.generator.take_seconds()
+        out["phase"] = self.phase(c)
+        return out
+
+    # -- the steps --------------------------------------------------------------------------
+    def steps(self) -> list[tuple[str, Any]]:
+        s = [("campaign:base", self.step_base), ("arm:base", self.step_arm_base), ("arm:elites", self.step_elites),
+             ("arm:best_of_n", self.step_best_of_n), ("arm:seeds", self.step_seeds)]
+        for v in ("on", "off"):
+            for r in range(2, self.p["rounds"] + 1):
+                s.append((f"round:{v}:{r}", lambda v=v, r=r: self.step_round(v, r)))
+        return s
+
+    def step_base(self) -> dict[str, Any]:
+        c = self.campaign("base")
+        try:
+            t = time.time()
+            c.run()
+            its = [i for i in c.store.iterations() if i["iteration"] >= 1]  # generated, not the seeds
+            n, valid = sum(i["candidates"] for i in its), sum(i["valid"] for i in its)
+            ids = [e["candidate_id"] for e in c.archive.elites()]
+            evolved = sum(not cand.is_seed for cand in c.store.get(ids).values())
+            out = {"samples": n, "valid": valid, "valid_rate": valid / n if n else 0.0, **c.archive.stats(),
+                   "evolved_elites": evolved, "wall_s": time.time() - t}
+        finally:
+            c.close()
+        self.snapshot("base", "s0")
+        return out
+
+    def step_arm_base(self) -> dict[str, Any]:
+        c = self.campaign("arm-base", "s0")
+        try:
+            return self.measure(c, {"round": 0})
+        finally:
+            c.close()
+
+    def step_elites(self) -> dict[str, Any]:
+        c = self.campaign("arm-elites", "s0")
+        try:
+            n = self.budget(c)
+            elites = archive_examples(c.store, c.archive, c.domain, c.config.finetune, 1, self.seed, self.count)
+            elites = elites[: n - max(1, int(np.ceil(self.p["seed_share"] * n)))]  # a seed share stays
+            data = elites + self.seed_examples(c, n - len(elites))
+            out = self.train_arm(c, data, "archive", anchors(self.p, on=True, round1=True))
+            out["data"] = {"elite_examples": len(elites), "seed_examples": n - len(elites)}
+            out = self.measure(c, out)
+        finally:
+            c.close()
+        self.snapshot("arm-elites", "elites@1")
+        return out
+
+    def step_best_of_n(self) -> dict[str, Any]:
+        n_elite_ex = self.res["steps"]["arm:elites"]["data"]["elite_examples"]
+        c = self.campaign("arm-best_of_n", "s0")
+        try:
+            n = self.budget(c)
+            items, stats = self.best_of_n(c, (n_elite_ex + 1) // 2) if n_elite_ex else ([], {"items": 0})
+            rng = np.random.default_rng([self.seed, 1, 1])
+            bon = item_examples(c.domain, [(None, it) for it in items], "best_of_n", seeds=c.domain.seeds(),
+                                n_shots=1, solve=True, max_length=self.p["max_length"], rng=rng, count=self.count,
+                                round=1)[:n_elite_ex]
+            data = bon + self.seed_examples(c, n - len(bon))
+            out = self.train_arm(c, data, "best_of_n", anchors(self.p, on=True, round1=True))
+            out["data"] = {"best_of_n_examples": len(bon), "seed_examples": n - len(bon), "sampling": stats}
+            return self.measure(c, out)
+        finally:
+            c.close()
+
+    def step_seeds(self) -> dict[str, Any]:
+        c = self.campaign("arm-seeds", "s0")
+        try:
+            n = self.budget(c)
+            out = self.train_arm(c, self.seed_examples(c, n), "seed", anchors(self.p, on=True, round1=True))
+            out["data"] = {"seed_examples": n}
+            return self.measure(c, out)
+        finally:
+            c.close()
+
+    def step_round(self, variant: str, r: int) -> dict[str, Any]:
+        src = "elites@1" if r == 2 else f"{variant}@{r - 1}"
+        c = self.campaign(f"arm-elites-{variant}", src)
+        try:
+            out = self.train_arm(c, None, "archive", anchors(self.p, on=variant == "on"))
+            out["anchors"] = variant
+            if "skipped" not in out:
+                out = self.measure(c, out)
+        finally:
+            c.close()
+        self.snapshot(f"arm-elites-{variant}", f"{variant}@{r}")
+        return out
+
+    def run(self, deadline: float | None = None) -> bool:
+        """Runs the unfinished steps in order; stops before a step once ``deadline`` (a
+        ``time.time()``) has passed. True when every step is done."""
+        for name, fn in self.steps():
+            if name in self.res["steps"]:
+                continue
+            if deadline is not None and time.time() > deadline:
+                print(f"paused before {name} (time budget)", flush=True)
+                return False
+            t = time.time()
+            value = fn()
+            value["step_s"] = time.time() - t
+            self.save(name, value)
+        return True
 
 
-def plain_samples(campaign: Campaign, llm, n_items: int, a, round_n: int) -> tuple[list, dict]:
-    """Best-of-N plain sampling from seeds (no archive): the first valid, new item per prompt."""
-    dom, seeds = campaign.domain, campaign.domain.seeds()
-    rng = np.random.default_rng([a.seed, round_n, 99])
-    seen = {dom.key(s) for s in seeds}
-    items, drawn, valid_n = [], 0, 0
-    for attempt in range(a.control_max_batches):
-        prompts = []
-        for _ in range(a.prompts):
-            picks = rng.choice(len(seeds), size=2, replace=False)
-            prompts.append(dom.preamble + "".join(dom.render(seeds[i]) for i in picks) + dom.open_prefix)
-        params = SamplingParams(n=a.control_n, temperature=0.8, top_p=0.95, max_new_tokens=a.max_new_tokens,
-                                stop=dom.stop, seed=a.seed * 31 + round_n * 1000 + attempt)
-        outs = llm.generate(prompts, params)
-        for samples in outs:
-            parsed = []
-            for s in samples:
-                drawn += 1
-                try:
-                    parsed.append(dom.parse(dom.open_prefix + s.text))
-                except ParseError:
-                    pass
-            verdicts = dom.verify(parsed, campaign.sandbox) if parsed else []
-            valid_n += sum(v.valid for v in verdicts)
-            best = next((it for it, v in zip(parsed, verdicts) if v.valid and dom.key(it) not in seen), None)
-            if best is not None:
-                seen.add(dom.key(best))
-                items.append(best)
-        if len(items) >= n_items:
-            break
-    return items[:n_items], {"drawn": drawn, "valid": valid_n, "valid_rate": valid_n / drawn if drawn else 0,
-                             "items": min(len(items), n_items), "wanted": n_items}
+def machine() -> str:
+    try:
+        import torch
+
+        gpu = f"; GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "; no GPU"
+    except ImportError:
+        gpu = ""
+    return f"{cpu_model()}, flags: {cpu_flags()}, load {load_average()}{gpu}"
 
 
-def snapshot(src: Path, dst: Path) -> None:
-    dst.mkdir(parents=True)
-    shutil.copy(src / MEASURES_FILE, dst / MEASURES_FILE)
-    with sqlite3.connect(src / STORE_FILE) as a, sqlite3.connect(dst / STORE_FILE) as b:
-        a.backup(b)
+def short(v: dict[str, Any]) -> str:
+    h = v.get("heldout") or {}
+    return json.dumps({k: v[k] for k in ("valid_rate", "num_elites", "skipped", "step_s") if k in v}
+                      | {k: h[k] for k in h if k.startswith("pass@") and not k.endswith("_ci")})
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default="/tmp/selfimprove")
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", choices=sorted(SIZES), default="cpu")
+    ap.add_argument("--work", help="campaign dirs (default runs/self_improve_<size>)")
+    ap.add_argument("--results", default=str(RESULTS), help="folder for self_improve_<size>.json/.md")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--base-iters", type=int, default=3)
-    ap.add_argument("--max-seeds", type=int, default=16)
-    ap.add_argument("--solve-attempts", type=int, default=3)
-    ap.add_argument("--phase-iters", type=int, default=2)
-    ap.add_argument("--prompts", type=int, default=8)
-    ap.add_argument("--samples", type=int, default=2)
-    ap.add_argument("--max-new-tokens", type=int, default=128)
-    ap.add_argument("--epochs", type=float, default=2.0)
-    ap.add_argument("--lr", type=float, default=5e-4)
-    ap.add_argument("--max-length", type=int, default=320)
-    ap.add_argument("--max-items", type=int, default=40)
-    ap.add_argument("--seed-share", type=float, default=0.1)
-    ap.add_argument("--kl-coef", type=float, default=0.0)
-    ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--eval-limit", type=int, default=30)
-    ap.add_argument("--k", type=int, default=3)
-    ap.add_argument("--solve-tokens", type=int, default=80)
-    ap.add_argument("--control-n", type=int, default=4)
-    ap.add_argument("--control-max-batches", type=int, default=6)
-    ap.add_argument("--no-control", action="store_true")
-    ap.add_argument("--control-from", default=None, help="run only the control arm beside this archive run")
-    a = ap.parse_args()
-    if a.control_from:
-        return control_only(a)
-    out = Path(a.out)
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    res: dict = {"args": vars(a), "machine": f"{platform.node()} {platform.machine()} "
-                 f"{platform.processor() or ''}".strip(), "date": time.strftime("%Y-%m-%d %H:%M"), "rows": []}
-    save = lambda: (out / "results.json").write_text(json.dumps(res, indent=2))  # noqa: E731
-    t0 = time.time()
-    cfg = make_config(a)
-    puzzles = load_puzzles(split="test", limit=a.eval_limit, seed=a.seed)
-    arm_a = out / "archive"
-    campaign = Campaign(cfg, arm_a)
-    count = token_counter(cfg.generator.model)
-    try:
-        base_eval = heldout(campaign.generator.llm, puzzles, campaign.sandbox, a)
-        p0 = phase(campaign, a.base_iters)
-        res["rows"].append({"arm": "base", "round": 0, "phase": p0, "heldout": base_eval})
-        print("base", json.dumps(res["rows"][-1]), flush=True)
-        save()
-        snapshot(arm_a, out / "control")
-        n_items = []
-        for r in range(1, a.rounds + 1):
-            before = len(archive_examples(campaign.store, campaign.archive, campaign.domain,
-                                          cfg.finetune, r, cfg.seed, count))
-            rec = finetune_and_swap(campaign)
-            n_items.append(rec["n_new_examples"])
-            ev = heldout(campaign.generator.llm, puzzles, campaign.sandbox, a)
-            ph = phase(campaign, a.phase_iters)
-            res["rows"].append({"arm": "archive", "round": r, "phase": ph, "heldout": ev, "examples_current": before,
-                                "round_record": {k: rec[k] for k in ("n_examples", "n_new_examples", "mix", "anchors",
-                                                                     "data_hash", "metrics", "rescore")}})
-            print("archive", r, json.dumps(res["rows"][-1]), flush=True)
-            save()
-    finally:
-        campaign.close()
-    if not a.no_control:
-        run_control(a, cfg, out, puzzles, count, lambda r: n_items[r - 1], res, save)
-    res["wall_s"] = time.time() - t0
-    save()
-    print(table(res))
-
-
-def wait_for(path: Path, poll: float = 20.0) -> Path:
-    while not path.exists():
-        time.sleep(poll)
-    return path
-
-
-def control_only(a) -> None:
-    """--control-from RUN: the control arm in its own process, beside a running archive arm
-    (it starts from RUN's base-phase snapshot and matches RUN's example counts per round)."""
-    src, out = Path(a.control_from), Path(a.out)
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    res: dict = {"args": vars(a), "machine": f"{platform.node()} {platform.machine()}",
-                 "date": time.strftime("%Y-%m-%d %H:%M"), "rows": []}
-    save = lambda: (out / "results.json").write_text(json.dumps(res, indent=2))  # noqa: E731
-    t0 = time.time()
-    wait_for(src / "control" / MEASURES_FILE)
-    time.sleep(5)
-    shutil.copytree(src / "control", out / "control")
-    cfg = make_config(a)
-    puzzles = load_puzzles(split="test", limit=a.eval_limit, seed=a.seed)
-
-    def n_items(r: int) -> int:
-        f = wait_for(src / "archive" / "adapters" / f"round-{r}" / "round.json")
-        time.sleep(2)
-        return json.loads(f.read_text())["n_new_examples"]
-
-    run_control(a, cfg, out, puzzles, token_counter(cfg.generator.model), n_items, res, save)
-    res["wall_s"] = time.time() - t0
-    save()
-
-
-def run_control(a, cfg, out, puzzles, count, n_items, res, save) -> None:
-    """The control arm: plain-sampling data (as many examples as the archive arm's round), same trainer."""
-    ctrl = Campaign(cfg, out / "control",
-                    generator=load_generator("transformers", cfg.generator.model, batch_size=16))
-    try:
-        for r in range(1, a.rounds + 1):
-            # as many new examples as the archive arm's round r added (2 per item: generate + solve)
-            n_new = n_items(r)
-            want_items = (n_new + 1) // 2
-            items, stats = plain_samples(ctrl, ctrl.generator.llm, want_items, a, r)
-            rng = np.random.default_rng([a.seed, r, 1])
-            ex = item_examples(ctrl.domain, [(None, it) for it in items], "control", seeds=ctrl.domain.seeds(),
-                               n_shots=1, solve=True, max_length=a.max_length, rng=rng, count=count, round=r)
-            ex = ex[:n_new]
-            rec = run_round(ctrl.dir, ctrl.domain, ex, cfg.finetune, base_model=cfg.generator.model,
-                            round_n=latest_round(ctrl.dir) + 1, seed=cfg.seed, count=count, source="control")
-            ctrl.generator.llm = None
-            ctrl.generator.llm = load_generator("transformers", cfg.generator.model, adapter=rec["adapter"],
-                                                version=r, batch_size=16)
-            rs = rescore_elites(ctrl.store, ctrl.archive, ctrl.domain, ctrl.generator, ctrl.sandbox,
-                                seed=cfg.seed * 7919 + 1_000_000 * r)
-            ctrl.generator.take_seconds()
-            ev = heldout(ctrl.generator.llm, puzzles, ctrl.sandbox, a)
-            ph = phase(ctrl, a.phase_iters)
-            res["rows"].append({"arm": "control", "round": r, "phase": ph, "heldout": ev, "sampling": stats,
-                                "round_record": {"n_examples": rec["n_examples"],
-                                                 "n_new_examples": rec["n_new_examples"], "mix": rec["mix"],
-                                                 "anchors": rec["anchors"], "data_hash": rec["data_hash"],
-                                                 "metrics": rec["metrics"], "rescore": rs}})
-            print("control", r, json.dumps(res["rows"][-1]), flush=True)
-            save()
-    finally:
-        ctrl.close()
-
-
-def table(res: dict) -> str:
-    k = res["args"]["k"]
-    lines = ["| arm | round | train examples (seed share) | valid rate | QD per 1k samples | "
-             f"held-out pass@1 | pass@{k} |", "|---|---|---|---|---|---|---|"]
-    for r in res["rows"]:
-        rr = r.get("round_record")
-        ex = f"{rr['n_examples']} ({rr['mix']['seed_share']:.0%})" if rr else "-"
-        ph, h = r["phase"], r["heldout"]
-        lines.append(f"| {r['arm']} | {r['round']} | {ex} | {ph['valid_rate']:.1%} ({ph['valid']}/{ph['samples']}) | "
-                     f"{ph['qd_per_1000']:.1f} | {h['pass@1']:.3f} | {h[f'pass@{k}']:.3f} |")
-    return "\n".join(lines)
+    ap.add_argument("--prompt-style", default="completion", choices=["completion", "chat", "chat_free"])
+    ap.add_argument("--budget-s", type=float, default=None, help="start no new step after this many seconds")
+    ap.add_argument("--fresh", action="store_true", help="discard finished steps and start over")
+    a = ap.parse_args(argv)
+    work = Path(a.work or ROOT / "runs" / f"self_improve_{a.size}")
+    results = Path(a.results)
+    if a.fresh:
+        shutil.rmtree(work, ignore_errors=True)
+        (results / f"self_improve_{a.size}.json").unlink(missing_ok=True)
+    work.mkdir(parents=True, exist_ok=True)
+    exp = Experiment(a.size, work, results, a.seed, a.prompt_style)
+    done = exp.run(time.time() + a.budget_s if a.budget_s is not None else None)
+    print(("finished: " if done else "unfinished, run again to resume: ") + str(exp.md_path), flush=True)
+    return 0 if done else 3
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
