@@ -64,6 +64,11 @@ def demo_workload(n_prompts: int = PROMPTS):
     return [p.text for p in prompts], params, g
 
 
+def _cpu_s() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
 def worker(arm: str, kind: str) -> dict:
     """One arm in this process: load, warm up, generate the workload once."""
     from evo.llm import SamplingParams, load_generator
@@ -74,14 +79,14 @@ def worker(arm: str, kind: str) -> dict:
     llm = load_generator(arm, g.model, batch_size=g.batch_size, device="cpu", dtype=dtype)
     load_s = time.perf_counter() - t0
     llm.generate(prompts[:2], SamplingParams(n=1, max_new_tokens=4, seed=1))  # warm-up
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu_s()
     out = llm.generate(prompts, params)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, _cpu_s() - c0
     tokens = sum(s.num_tokens for row in out for s in row)
     tok = llm.tokenizer
     prompt_tokens = sum(len(tok(p)["input_ids"]) for p in prompts) * params.n
     stopped = sum(1 for row in out for s in row if s.num_tokens < NEW_TOKENS)
-    return {"arm": arm, "kind": kind, "load_s": load_s, "wall_s": wall, "tokens": tokens,
+    return {"arm": arm, "kind": kind, "load_s": load_s, "wall_s": wall, "cpu_s": cpu, "tokens": tokens,
             "prompt_tokens": prompt_tokens, "samples": sum(len(r) for r in out), "stopped": stopped,
             "dtype": str(getattr(llm, "compute_type", None) or next(llm.model.parameters()).dtype)}
 
@@ -150,7 +155,8 @@ def main() -> None:
                 res = _run(["--worker", arm], kind)
                 res.update(round=r, load_before=before, load_after=load_average())
                 runs.append(res)
-                print(f"round {r} {kind:6s} {arm:13s} {res['tokens'] / res['wall_s']:6.1f} tok/s "
+                print(f"round {r} {kind:6s} {arm:13s} {res['tokens'] / res['wall_s']:6.1f} tok/s, "
+                      f"{res['tokens'] / res['cpu_s']:6.1f} tok per CPU-s "
                       f"({res['tokens']} tokens, {res['wall_s']:.0f} s, load {before} -> "
                       f"{res['load_after']})", flush=True)
 
@@ -164,22 +170,28 @@ def main() -> None:
              "- kinds: native = every ISA of this CPU; avx2 = AVX2 without bf16 emulated "
              f"({', '.join(f'{k}={v}' for k, v in KINDS['avx2'].items())}), transformers in float32",
              "- matmul limit: a 64x576 @ 576x1536 float32 torch matmul; limit per token = "
-             "2 x parameters / that rate (the prompt's tokens not counted)\n",
+             "2 x parameters / that rate (the prompt's tokens not counted)",
+             "- tok per CPU-s: generated tokens / the process's CPU seconds (user + system, all "
+             "threads); on a machine shared with other jobs it is steadier than the wall-clock rate, "
+             f"and x {len(os.sched_getaffinity(0))} cores it estimates the idle machine's rate\n",
              "| kind | backend | weights/compute | generated tok/s (per round) | mean | vs transformers "
-             "| ms per generated token | matmul limit ms/token | load s | load average (1 min, before each run) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| tok per CPU-s (mean) | vs transformers (CPU) | ms per generated token | "
+             "matmul limit ms/token | load s | load average (1 min, before each run) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for kind in kinds:
         lim = limits[kind]
         limit_ms = lim["flop_per_token"] / (lim["gflops"] * 1e9) * 1e3
-        base = None
+        base = cpu_base = None
         for arm in arms:
             rs = [x for x in runs if x["kind"] == kind and x["arm"] == arm]
             rates = [x["tokens"] / x["wall_s"] for x in rs]
             mean = statistics.fmean(rates)
-            base = base or mean
+            cpu_rate = statistics.fmean(x["tokens"] / x["cpu_s"] for x in rs)
+            base, cpu_base = base or mean, cpu_base or cpu_rate
             lines.append(
                 f"| {kind} ({lim['capability']}, {lim['gflops']:.0f} GFLOP/s) | {arm} | {rs[0]['dtype']} | "
                 f"{', '.join(f'{v:.1f}' for v in rates)} | {mean:.1f} | {mean / base:.2f}x | "
+                f"{cpu_rate:.1f} | {cpu_rate / cpu_base:.2f}x | "
                 f"{1e3 / mean:.1f} | {limit_ms:.1f} | {statistics.fmean(x['load_s'] for x in rs):.1f} | "
                 f"{', '.join(x['load_before'].split(' / ')[0] for x in rs)} |")
     lines.append(f"\nGenerated tokens per run: {', '.join(str(x['tokens']) for x in runs)}; "
