@@ -27,7 +27,7 @@ PROMPTS = [PROMPT, "def g(s: str) -> int:\n    return", "# a list of three prime
 @pytest.fixture(scope="module")
 def engine():
     gen = load_generator("vllm", MODEL, batch_size=16, device="auto", dtype="auto", lora_rank=LORA_R,
-                         sleep_mode=True, engine={"max_model_len": 1024})
+                         sleep_mode=True, engine={"max_model_len": 1024, "max_num_batched_tokens": 128})
     yield gen
     del gen.engine
 
@@ -49,6 +49,15 @@ def test_n_samples_with_stop_strings(engine, caplog):
             assert "\n" not in g.text and 0 < g.num_tokens <= 24
     assert len({g.text for row in out for g in row}) > 3  # sampled, not one text copied
     assert engine.generate([], params) == []
+
+
+def test_seeded_prompt_prefilled_in_chunks_does_not_kill_the_cpu_engine(engine):
+    """vLLM 0.32 on CPU: a seeded request prefilled in chunks (here: ~400 tokens, 128 a
+    step) dies with "CPU Generator does not use offset" and takes the engine with it."""
+    long_prompt = "def f(x: int) -> int:\n    return x + 1\n\n" * 30 + PROMPT
+    out = engine.generate([long_prompt, PROMPT], SamplingParams(n=2, max_new_tokens=8, seed=5))
+    assert [len(row) for row in out] == [2, 2] and all(g.num_tokens > 0 for row in out for g in row)
+    assert engine.generate([PROMPT], SamplingParams(n=1, max_new_tokens=4))[0][0].num_tokens > 0  # still alive
 
 
 def test_greedy_with_several_samples(engine):

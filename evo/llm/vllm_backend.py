@@ -12,8 +12,10 @@ a script that builds one needs an ``if __name__ == "__main__":`` guard.
 
 Seeds (GPU): prompt ``i`` gets ``seed + i * n``; vLLM seeds the ``n`` children of a request
 ``seed + j``, so every sample of a batch has its own seed (as in the OpenAI backend). On CPU
-vLLM 0.32's engine dies on a per-request seed ("CPU Generator does not use offset"), so the
-seed is dropped there and CPU samples are not reproducible.
+vLLM 0.32's engine dies on a seeded request whose prompt is prefilled in chunks (it rewinds
+the request's generator with ``set_offset``: "CPU Generator does not use offset"; any prompt
+longer than ``max_num_batched_tokens``, or a full batch), so seeds are dropped there and CPU
+samples are not reproducible.
 
 Sleep mode (GPU): with ``sleep_mode`` the engine is started with ``enable_sleep_mode`` and
 :meth:`sleep` frees its GPU memory (weights offloaded to CPU RAM, KV cache dropped) while a
