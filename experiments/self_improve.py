@@ -2,7 +2,7 @@
 same amount of plain-sampled data? Haluptzok et al.'s experiment at 135M scale.
 
 Usage:
-    python experiments/self_improve.py --size cpu     # ~90 min on the 2-core box (see README)
+    python experiments/self_improve.py --size cpu     # ~70-90 min on an idle 2-core box (README)
     python experiments/self_improve.py --size gpu     # all 228 test families, n = k = 100
     python experiments/self_improve.py --size tiny    # plumbing check (gpu_suite --dry-run)
 
@@ -56,8 +56,9 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "experiments" / "results"
 
 SIZES: dict[str, dict[str, Any]] = {
-    # fits ~90 minutes on the 2-core box: 30 test families, n = k = 10, two rounds
-    "cpu": dict(eval_limit=30, n=10, ks=[1, 10], base_iters=4, phase_iters=2, prompts=8, samples=2,
+    # estimated ~70-90 min on an idle 2-core AVX-512 box, mostly 6 evaluations of 240 samples
+    # (several times longer on a loaded one): 24 test families, n = k = 10, two rounds
+    "cpu": dict(eval_limit=24, n=10, ks=[1, 10], base_iters=4, phase_iters=2, prompts=8, samples=2,
                 max_seeds=16, solve_attempts=2, solve_tokens=80, max_new_tokens=128, train_examples=48,
                 epochs=1.0, max_steps=-1, train_batch=4, max_length=320, lr=5e-4, rounds=2, bon_n=4,
                 bon_batches=4, batch_size=16, workers=2, seed_share=0.1, kl_coef=0.05, device="auto"),
