@@ -39,7 +39,7 @@ def test_overrides_are_nested_and_typed():
     ("prompts_per_iteration: 0", "prompts_per_iteration: Input should be greater than 0"),
     ("bogus_key: 1", "bogus_key: Extra inputs are not permitted"),
     ("generator: {batch_size: many}", "generator.batch_size: Input should be a valid integer"),
-    ("generator: {backend: tpu}", "generator.backend: Input should be 'transformers', 'vllm', 'openai', 'auto' or 'scripted-stand-in'"),
+    ("generator: {backend: tpu}", "generator.backend: Input should be 'transformers', 'ctranslate2', 'vllm', 'openai', 'auto' or 'scripted-stand-in'"),
     ("archive: {dims: [0, 4]}", "archive: Value error, archive.dims must be a non-empty list of positive ints"),
     ("operators: {weights: {lmx: -1}}", "operators: Value error, operator weights must be >= 0 with a positive sum"),
     ("sandbox: {timeout_s: 0}", "sandbox.timeout_s"),

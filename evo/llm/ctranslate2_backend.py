@@ -88,7 +88,8 @@ def converted_model(model: str, adapter: str | None = None, quantization: str = 
         except OSError:  # another process finished first
             pass
     except (OSError, ValueError, KeyError, NotImplementedError) as exc:
-        raise EvoError(f"cannot convert '{model}' for ctranslate2: {str(exc).splitlines()[0]}") from None
+        raise EvoError(f"cannot load generator model '{model}' (ctranslate2 conversion): "
+                       f"{str(exc).splitlines()[0]}") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         if adapter:
