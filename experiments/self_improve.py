@@ -56,21 +56,22 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "experiments" / "results"
 
 SIZES: dict[str, dict[str, Any]] = {
-    # estimated ~70-90 min on an idle 2-core AVX-512 box, mostly 6 evaluations of 240 samples
-    # (several times longer on a loaded one): 24 test families, n = k = 10, two rounds
-    "cpu": dict(eval_limit=24, n=10, ks=[1, 10], base_iters=4, phase_iters=2, prompts=8, samples=2,
+    # estimated ~70-90 min on an idle 2-core AVX-512 box, mostly 6 evaluations of 800 samples
+    # (several times longer on a loaded one): 40 test families, n = k = 20, two rounds;
+    # generation with CTranslate2 int8 (every arm alike; training stays TRL on the weights)
+    "cpu": dict(backend="ctranslate2", eval_limit=40, n=20, ks=[1, 10, 20], base_iters=4, phase_iters=2, prompts=8, samples=2,
                 max_seeds=16, solve_attempts=2, solve_tokens=80, max_new_tokens=128, train_examples=48,
                 epochs=1.0, max_steps=-1, train_batch=4, max_length=320, lr=5e-4, rounds=2, bon_n=4,
                 bon_batches=4, batch_size=16, workers=2, seed_share=0.1, kl_coef=0.05, device="auto"),
     # Haluptzok's measurement: all 228 test families at n = k = 100, larger campaigns, 3 rounds
     # (every step ~2-4 min on one H100 by estimate, not yet measured: docs/gpu_suite.md)
-    "gpu": dict(eval_limit=None, n=100, ks=[1, 10, 100], base_iters=6, phase_iters=2, prompts=64,
+    "gpu": dict(backend="transformers", eval_limit=None, n=100, ks=[1, 10, 100], base_iters=6, phase_iters=2, prompts=64,
                 samples=4, max_seeds=None, solve_attempts=4, solve_tokens=80, max_new_tokens=160,
                 train_examples=160, epochs=2.0, max_steps=-1, train_batch=16, max_length=384, lr=2e-4,
                 rounds=3, bon_n=8, bon_batches=4, batch_size=1024, workers=15, seed_share=0.1,
                 kl_coef=0.05, device="auto"),
     # the plumbing at the smallest size that still runs every step (gpu_suite --dry-run, CI)
-    "tiny": dict(eval_limit=1, n=2, ks=[1, 2], base_iters=1, phase_iters=1, prompts=2, samples=1,
+    "tiny": dict(backend="transformers", eval_limit=1, n=2, ks=[1, 2], base_iters=1, phase_iters=1, prompts=2, samples=1,
                  max_seeds=2, solve_attempts=1, solve_tokens=24, max_new_tokens=48, train_examples=4,
                  search_budget=100,
                  epochs=1.0, max_steps=1, train_batch=2, max_length=256, lr=5e-4, rounds=2, bon_n=2,
@@ -85,7 +86,8 @@ def make_config(p: dict[str, Any], seed: int) -> CampaignConfig:
         prompts_per_iteration=p["prompts"], samples_per_prompt=p["samples"],
         domain_options={"solve_attempts": p["solve_attempts"], "solve_max_tokens": p["solve_tokens"],
                         **({"search_budget": p["search_budget"]} if p.get("search_budget") else {})},
-        generator={"max_new_tokens": p["max_new_tokens"], "batch_size": p["batch_size"], "device": p["device"]},
+        generator={"backend": p["backend"], "max_new_tokens": p["max_new_tokens"], "batch_size": p["batch_size"],
+                   "device": p["device"]},
         sandbox={"workers": p["workers"]}, operators={"parents": 2}, archive={"dims": [20, 20]},
         finetune=anchors(p, on=True, round1=True))
 
@@ -124,7 +126,7 @@ class Experiment:
     def base_llm(self):
         if self._llm is None:
             g = self.cfg.generator
-            self._llm = load_generator("transformers", g.model, batch_size=g.batch_size, device=g.device)
+            self._llm = load_generator(g.backend, g.model, batch_size=g.batch_size, device=g.device)
         return self._llm
 
     def embedder(self) -> Embedder:
@@ -373,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--results", default=str(RESULTS), help="folder for self_improve_<size>.json/.md")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--prompt-style", default="completion", choices=["completion", "chat", "chat_free"])
+    ap.add_argument("--backend", choices=["transformers", "ctranslate2"], help="generation engine (default: the size's)")
     ap.add_argument("--budget-s", type=float, default=None, help="start no new step after this many seconds")
     ap.add_argument("--fresh", action="store_true", help="discard finished steps and start over")
     a = ap.parse_args(argv)
@@ -382,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
         (results / f"self_improve_{a.size}.json").unlink(missing_ok=True)
     work.mkdir(parents=True, exist_ok=True)
-    exp = Experiment(a.size, work, results, a.seed, a.prompt_style)
+    exp = Experiment(a.size, work, results, a.seed, a.prompt_style, {"backend": a.backend} if a.backend else None)
     done = exp.run(time.time() + a.budget_s if a.budget_s is not None else None)
     print(("finished: " if done else "unfinished, run again to resume: ") + str(exp.md_path), flush=True)
     return 0 if done else 3

@@ -54,7 +54,7 @@ def write_report(res: dict[str, Any], path: Path) -> None:
              f"Machine: {res.get('machine', '?')}. Date: {res.get('date', '?')}. "
              f"Command: `python experiments/self_improve.py --size {p['size']}`.", "",
              f"Held-out: P3 test families ({p['eval_limit'] or 'all'}, one puzzle each, seeded order), n = {p['n']} "
-             f"samples per puzzle, prompt style {p['prompt_style']}, unbiased pass@k with 95% bootstrap intervals "
+             f"samples per puzzle, prompt style {p['prompt_style']}, generation with {p.get('backend', 'transformers')}, unbiased pass@k with 95% bootstrap intervals "
              f"over puzzles. Evolution phases: {p['phase_iters']} iterations x {p['prompts']} prompts x "
              f"{p['samples']} samples from the same archive. Every trained arm: {p['train_examples']} examples "
              "at most (capped by the distinct seed examples), one LoRA round from the base.", ""]
