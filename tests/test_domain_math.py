@@ -155,3 +155,12 @@ def test_real_model_campaign(tmp_path):
     assert len(seeds) == 4 and all(x.verdict == "valid" for x in seeds)
     for x in seeds:  # every valid item got a self-consistency label
         assert x.fitness_parts["samples"] == 2 and 0 <= x.fitness_parts["confidence"] <= 1
+
+
+def test_solve_messages_carry_the_question_and_the_worked_solution():
+    domain = MathDomain()
+    rows = [domain.to_solve_messages(s) for s in domain.seeds()[:3]]
+    for seed, (user, assistant) in zip(domain.seeds()[:3], rows):
+        assert user["role"] == "user" and seed["question"] in user["content"]
+        assert assistant["role"] == "assistant" and assistant["content"] == seed["solution"].strip()
+    assert len({user["content"] for user, _ in rows}) == 3  # no shared generic prompt

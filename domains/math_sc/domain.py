@@ -112,6 +112,12 @@ class MathDomain(Domain):
     def text(self, item: dict[str, Any]) -> str:
         return item["question"]
 
+    def to_solve_messages(self, item: dict[str, Any]) -> list[dict[str, str]]:
+        # the worked solution, not the bare answer: it ends in "The answer is N", which is
+        # the form the majority vote reads, so a model trained on it answers in that form
+        return [{"role": "user", "content": f"Solve this math problem step by step.\n\n{item['question']}"},
+                {"role": "assistant", "content": item["solution"].strip()}]
+
     def key(self, item: dict[str, Any]) -> str:
         return " ".join(item["question"].lower().split())
 
