@@ -71,8 +71,8 @@ SIZES: dict[str, dict[str, Any]] = {
                 rounds=3, bon_n=8, bon_batches=4, batch_size=1024, workers=15, seed_share=0.1,
                 kl_coef=0.05, device="auto"),
     # the plumbing at the smallest size that still runs every step (gpu_suite --dry-run, CI)
-    "tiny": dict(backend="transformers", eval_limit=1, n=2, ks=[1, 2], base_iters=1, phase_iters=1, prompts=2, samples=1,
-                 max_seeds=2, solve_attempts=1, solve_tokens=24, max_new_tokens=48, train_examples=4,
+    "tiny": dict(backend="transformers", eval_limit=1, n=2, ks=[1, 2], base_iters=1, phase_iters=1, prompts=1, samples=1,
+                 max_seeds=2, solve_attempts=1, solve_tokens=16, max_new_tokens=32, train_examples=4,
                  search_budget=100,
                  epochs=1.0, max_steps=1, train_batch=2, max_length=256, lr=5e-4, rounds=2, bon_n=2,
                  bon_batches=1, batch_size=8, workers=2, seed_share=0.1, kl_coef=0.05, device="auto"),
