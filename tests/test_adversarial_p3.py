@@ -3,31 +3,17 @@ try under selection pressure, each with the verdict it must get, and real puzzle
 must stay valid. Every item goes through the domain's parser and verifier, as
 ``evo verify p3`` would run it."""
 
-import json
-from pathlib import Path
-
 import pytest
 
 from domains.p3 import P3Domain
-from evo.domain import ParseError, Verification
-from evo.sandbox import Sandbox, SandboxLimits
+from tests.adversarial_corpus import corpus_verdicts, load_corpus
 
-CORPUS = [json.loads(line) for line in
-          (Path(__file__).parent / "adversarial" / "p3.jsonl").read_text().splitlines() if line.strip()]
+CORPUS = load_corpus("p3")
 
 
 @pytest.fixture(scope="module")
 def verdicts():
-    dom = P3Domain()
-    out, items = {}, {}
-    for c in CORPUS:  # as `evo verify` does: a parse error is an invalid verdict
-        try:
-            items[c["id"]] = dom.parse(dom.from_record(c))
-        except ParseError as exc:
-            out[c["id"]] = Verification("invalid", f"ParseError: {exc}")
-    with Sandbox(SandboxLimits(timeout_s=3.0)) as sandbox:
-        out.update(zip(items, dom.verify(list(items.values()), sandbox)))
-    return out
+    return corpus_verdicts(P3Domain(), CORPUS)
 
 
 def test_corpus_covers_exploits_and_valid_items():
