@@ -47,6 +47,29 @@ class Archive:
         picks = rng.integers(0, len(data["candidate_id"]), size=n)
         return [(int(data["candidate_id"][i]), json.loads(data["solution"][i])) for i in picks]
 
+    def sample_sparse(self, n: int, rng: np.random.Generator, k: int = 3) -> list[tuple[int, dict[str, Any]]]:
+        """``n`` elites drawn with probability proportional to their mean measure-space distance
+        to their ``k`` nearest fellow elites. An LLM operator's children land near their
+        parents and drift toward the generator's typical output, so uniform parents keep
+        refilling the crowded middle; parents on the frontier step into empty cells."""
+        if len(self.ribs) == 0:
+            return []
+        data = self.ribs.data(["solution", "candidate_id", "measures"])
+        m = np.asarray(data["measures"], dtype=np.float64)
+        if len(m) == 1:
+            w = np.ones(1)
+        else:
+            # scale each axis by its range so that no measure dominates the distance
+            span = self.measures.ranges[:, 1] - self.measures.ranges[:, 0]
+            z = m / np.where(span > 0, span, 1.0)
+            sq = (z * z).sum(1)
+            d = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * z @ z.T, 0.0))
+            np.fill_diagonal(d, np.inf)
+            kk = min(k, len(m) - 1)
+            w = np.sort(d, axis=1)[:, :kk].mean(axis=1) + 1e-9
+        picks = rng.choice(len(m), size=n, p=w / w.sum())
+        return [(int(data["candidate_id"][i]), json.loads(data["solution"][i])) for i in picks]
+
     def elites(self) -> list[dict[str, Any]]:
         data = self.ribs.data()
         return [{"candidate_id": int(c), "fitness": float(o), "cell": int(i), "measures": m.tolist()}

@@ -101,7 +101,9 @@ class StrategyConfig(_Strict):
     """MAP-Elites, or a baseline on the same budget (see :mod:`evo.strategy`)."""
 
     kind: Literal["map_elites", "plain", "best_of_n", "novelty"] = "map_elites"
-    selection: Literal["uniform", "curiosity"] = "uniform"  # map_elites parent selection
+    # map_elites parent selection: uniform, curiosity (parents whose children got in), or
+    # sparse (elites far from their nearest fellow elites: the archive's frontier)
+    selection: Literal["uniform", "curiosity", "sparse"] = "uniform"
     novelty_threshold: float = Field(0.85, gt=0, le=1)  # novelty: max cosine to kept items
 
 

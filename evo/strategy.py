@@ -4,8 +4,9 @@ A strategy decides two things: where parents come from, and which valid candidat
 are offered to the archive. Every strategy fills the same kind of archive, so
 QD-score and coverage compare fairly.
 
-- ``map_elites``: parents are elites (``selection``: uniform, or curiosity-weighted:
-  prefer parents whose children got into the archive); every valid child is offered.
+- ``map_elites``: parents are elites (``selection``: uniform; curiosity-weighted: prefer
+  parents whose children got into the archive; or sparse: prefer elites far from their
+  nearest fellow elites in measure space); every valid child is offered.
 - ``plain``: parents are always seeds (no archive feedback); every valid child is offered.
 - ``best_of_n``: parents are seeds; of the samples of one prompt only the fittest is kept.
 - ``novelty``: Self-Instruct-style pool: parents come from the pool, and a child is kept
@@ -54,6 +55,8 @@ class Strategy:
             return [self.pool[i] for i in rng.integers(0, len(self.pool), n)] if self.pool else []
         if self.cfg.selection == "uniform":
             return self.archive.sample(n, rng)
+        if self.cfg.selection == "sparse":
+            return self.archive.sample_sparse(n, rng)
         elites = self.archive.sample(4 * n, rng)  # candidates, then weight by curiosity
         if not elites:
             return []

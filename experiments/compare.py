@@ -48,6 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ARMS = {  # name -> strategy overrides
     "map_elites": {"kind": "map_elites", "selection": "uniform"},
     "map_elites_curiosity": {"kind": "map_elites", "selection": "curiosity"},
+    "map_elites_sparse": {"kind": "map_elites", "selection": "sparse"},
     "plain": {"kind": "plain"},
     "best_of_n": {"kind": "best_of_n"},
     "novelty": {"kind": "novelty"},

@@ -30,6 +30,19 @@ def test_insert_statuses_and_stats():
     assert list(status) == [0, 1]
 
 
+def test_sparse_sampling_prefers_the_frontier():
+    a = Archive(grid_measures(), [20, 20])
+    # five elites crowded in one corner, one alone on the far side
+    crowd = [[-0.9 + 0.1 * i, -0.9] for i in range(5)]
+    a.add([json.dumps({"i": i}) for i in range(6)], [0.5] * 6, np.array(crowd + [[0.9, 0.9]]), list(range(1, 7)))
+    picks = [cid for cid, _ in a.sample_sparse(3000, np.random.default_rng(0))]
+    lone = picks.count(6) / len(picks)
+    assert lone > 0.5  # uniform would give 1/6
+    assert {cid for cid in picks} == set(range(1, 7))  # every elite can still be a parent
+    assert a.sample_sparse(3, np.random.default_rng(0))[0][1] in [{"i": i} for i in range(6)]
+    assert Archive(grid_measures(), [4, 4]).sample_sparse(2, np.random.default_rng(0)) == []
+
+
 def test_measures_outside_bounds_are_flagged_and_clipped():
     m = grid_measures()
     pts = np.array([[0.0, 0.0], [5.0, 0.0], [0.0, -3.0]])

@@ -43,8 +43,9 @@ def test_plain_sampling_never_uses_the_archive(tmp_path, embedder):
     assert children and all(set(eval(r[3])) <= seed_ids for r in children)
 
 
-def test_map_elites_uses_evolved_parents(tmp_path, embedder):
-    rows = run(tmp_path, embedder, kind="map_elites", selection="curiosity")
+@pytest.mark.parametrize("selection", ["curiosity", "sparse"])
+def test_map_elites_uses_evolved_parents(tmp_path, embedder, selection):
+    rows = run(tmp_path, embedder, kind="map_elites", selection=selection)
     seed_ids = {r[0] for r in rows if r[2]}
     assert any(set(eval(r[3])) - seed_ids for r in rows if not r[2])
 
