@@ -34,6 +34,24 @@ from evo.errors import EvoError
 
 LOCK_FILE = "writer.lock"
 
+# A forked child (vLLM's engine core, a DataLoader worker) shares the locked open file
+# description; if the parent were killed, an orphaned child would keep the campaign locked.
+# flock is dropped only when the last descriptor closes, so closing the child's copy right
+# after fork never unlocks the parent.
+_HELD: set[int] = set()
+
+
+def _close_in_child() -> None:
+    for fd in list(_HELD):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _HELD.clear()
+
+
+os.register_at_fork(after_in_child=_close_in_child)
+
 
 class CampaignLocked(EvoError):
     """Another live process holds the campaign's writer lock."""
@@ -96,6 +114,7 @@ class WriterLock:
                 break
             os.close(fd)
         self._fd = fd
+        _HELD.add(fd)
         record = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time(),
                   "command": self.command}
         os.ftruncate(fd, 0)
@@ -109,6 +128,7 @@ class WriterLock:
         if self._fd is None:
             return
         fd, self._fd = self._fd, None
+        _HELD.discard(fd)
         if remove:  # while still holding it: a contender re-checks the inode after locking
             self.path.unlink(missing_ok=True)
         os.close(fd)  # closing the only descriptor drops the flock
@@ -121,6 +141,7 @@ class WriterLock:
 
     def __del__(self) -> None:
         if getattr(self, "_fd", None) is not None:
+            _HELD.discard(self._fd)
             os.close(self._fd)
 
 

@@ -124,3 +124,31 @@ def test_two_runs_racing_on_one_directory(tmp_path):
     assert db.execute("SELECT COUNT(*) FROM candidates").fetchone()[0] == 8 + 3 * 12
     db.close()
     assert check_campaign(out).ok
+
+
+FORK_AND_HOLD = ("import os, sys, time\nfrom evo.lock import WriterLock\n"
+                 "lock = WriterLock(sys.argv[1], 'evo run').acquire()\n"
+                 "child = os.fork()\n"
+                 "if child == 0:\n    time.sleep(600)\n    os._exit(0)\n"
+                 "print(child, flush=True)\ntime.sleep(600)\n")
+
+
+def test_a_forked_child_outliving_a_killed_holder_does_not_keep_the_lock(tmp_path):
+    # vLLM's engine core and DataLoader workers are forked while the campaign holds the lock
+    holder = subprocess.Popen([sys.executable, "-c", FORK_AND_HOLD, str(tmp_path)], cwd=ROOT, env=ENV,
+                              stdout=subprocess.PIPE, text=True)
+    child = int(holder.stdout.readline())
+    try:
+        with pytest.raises(CampaignLocked):  # the parent still holds it: the child's close did not unlock
+            WriterLock(tmp_path).acquire()
+        holder.kill()
+        holder.wait()
+        os.kill(child, 0)  # the orphan lives on
+        with WriterLock(tmp_path, "test") as lock:
+            assert lock.held
+    finally:
+        holder.kill()
+        try:
+            os.kill(child, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
