@@ -32,13 +32,14 @@ ROOT = Path(__file__).resolve().parents[1]
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="smollm2-135m")
+    ap.add_argument("--backend", default="ctranslate2", help="the generation engine self_improve.py --size cpu uses")
     ap.add_argument("--limit", type=int, default=40)
     ap.add_argument("--n", type=int, default=4)
     ap.add_argument("--styles", nargs="+", choices=PROMPT_STYLES, default=list(PROMPT_STYLES))
     ap.add_argument("--results", default=str(ROOT / "experiments" / "results"))
     args = ap.parse_args()
     t0 = time.time()
-    llm = load_generator("transformers", args.model, batch_size=16)
+    llm = load_generator(args.backend, args.model, batch_size=16)
     domain = P3Domain()
     rows = {}
     with Sandbox() as sandbox:
@@ -56,7 +57,7 @@ def main() -> None:
     (out / "solve_prompt.json").write_text(json.dumps(res, indent=1))
     lines = ["# Solve prompt: completion vs chat (P3 train families only)", "",
              f"Machine: {res['machine']}; load average {load_average()}. Date: {res['date']}. Command: "
-             f"`python experiments/choose_solve_prompt.py --limit {args.limit} --n {args.n} --model {args.model}`.", "",
+             f"`python experiments/choose_solve_prompt.py --limit {args.limit} --n {args.n} --model {args.model} --backend {args.backend}`.", "",
              f"| style | puzzles | pass@1 [95% CI] | pass@{args.n} [95% CI] | wall s |", "|---|---|---|---|---|"]
     for s, r in rows.items():
         lines.append(f"| {s} | {r['n_puzzles']} | {r['pass@1']:.3f} [{r['pass@1_ci'][0]:.3f}, {r['pass@1_ci'][1]:.3f}] "

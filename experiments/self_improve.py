@@ -42,6 +42,7 @@ import numpy as np
 from machine import cpu_flags, cpu_model, load_average
 from self_improve_report import write_report
 
+from domains.p3.heldout import PROMPT_STYLES
 from evo.campaign import Campaign
 from evo.config import CampaignConfig
 from evo.descriptor import Embedder
@@ -56,13 +57,14 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "experiments" / "results"
 
 SIZES: dict[str, dict[str, Any]] = {
-    # estimated ~70-90 min on an idle 2-core AVX-512 box, mostly 6 evaluations of 800 samples
-    # (several times longer on a loaded one): 40 test families, n = k = 20, two rounds;
-    # generation with CTranslate2 int8 (every arm alike; training stays TRL on the weights)
-    "cpu": dict(backend="ctranslate2", eval_limit=40, n=20, ks=[1, 10, 20], base_iters=4, phase_iters=2, prompts=8, samples=2,
+    # ~75 min on an idle 2-core AVX-512 box: 6 evaluations of 800 samples (~7 min each) and a
+    # 512-sample base campaign (at the 135M model's ~1% valid rate, 64 samples gave no evolved
+    # elite at all, so arms 2-4 trained on the same data); 40 test families, n = k = 20, two
+    # rounds; generation with CTranslate2 int8 (every arm alike; training stays TRL)
+    "cpu": dict(backend="ctranslate2", eval_limit=40, n=20, ks=[1, 10, 20], base_iters=8, phase_iters=1, prompts=16, samples=4,
                 max_seeds=16, solve_attempts=2, solve_tokens=80, max_new_tokens=128, train_examples=48,
                 epochs=1.0, max_steps=-1, train_batch=4, max_length=320, lr=5e-4, rounds=2, bon_n=4,
-                bon_batches=4, batch_size=16, workers=2, seed_share=0.1, kl_coef=0.05, device="auto"),
+                bon_batches=4, batch_size=32, workers=2, seed_share=0.1, kl_coef=0.05, device="auto"),
     # Haluptzok's measurement: all 228 test families at n = k = 100, larger campaigns, 3 rounds
     # (every step ~2-4 min on one H100 by estimate, not yet measured: docs/gpu_suite.md)
     "gpu": dict(backend="transformers", eval_limit=None, n=100, ks=[1, 10, 100], base_iters=6, phase_iters=2, prompts=64,
@@ -374,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", help="campaign dirs (default runs/self_improve_<size>)")
     ap.add_argument("--results", default=str(RESULTS), help="folder for self_improve_<size>.json/.md")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--prompt-style", default="completion", choices=["completion", "chat", "chat_free"])
+    ap.add_argument("--prompt-style", default="completion", choices=list(PROMPT_STYLES))
     ap.add_argument("--backend", choices=["transformers", "ctranslate2"], help="generation engine (default: the size's)")
     ap.add_argument("--budget-s", type=float, default=None, help="start no new step after this many seconds")
     ap.add_argument("--fresh", action="store_true", help="discard finished steps and start over")

@@ -7,6 +7,8 @@ Every attempt runs in the sandbox: ``f(g())`` is True and the answer has the dec
 Prompt styles:
   ``completion``: few-shot, the solve prompt the campaign uses for difficulty, ending in
   ``def g(``;
+  ``completion_return``: the same, opened further to ``def g():\n    return``, so that a weak
+  model writes only an expression (it otherwise copies the shots' parameter lists);
   ``chat``: the instruct model's chat template, the puzzle in the user turn, and the
   assistant turn opened with ``def g(`` in a code block (so the answer is code, not prose);
   ``chat_free``: the chat template with no opened answer; ``def g`` is looked for in the reply.
@@ -33,7 +35,9 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_DATA", "PROMPT_STYLES", "load_puzzles", "p3_benchmark"]
 
-PROMPT_STYLES = ("completion", "chat", "chat_free")
+PROMPT_STYLES = ("completion", "completion_return", "chat", "chat_free")
+# what a style writes of g after ``def g(``, before the model takes over
+_OPENED = {"completion_return": "):\n    return"}
 CHAT_ASK = ("Solve this Python programming puzzle. Write a function g() that returns an answer x "
             "such that f(x) is True. Reply with g in one python code block.\n\n```python\n{f}\n```")
 _G_DEF = re.compile(r"^def g\(", re.M)
@@ -74,8 +78,8 @@ def load_puzzles(data: str | Path | None = None, split: str = "test", limit: int
 
 def solve_prompt(domain: P3Domain, puzzle: dict[str, Any], style: str,
                  shots: list[dict[str, Any]]) -> str | list[dict[str, str]]:
-    if style == "completion":
-        return domain.solve_prompt(puzzle, shots)
+    if style in ("completion", "completion_return"):
+        return domain.solve_prompt(puzzle, shots) + _OPENED.get(style, "")
     ask = [{"role": "user", "content": CHAT_ASK.format(f=puzzle["f"])}]
     if style == "chat":
         return ask + [{"role": "assistant", "content": "```python\ndef g("}]
@@ -92,7 +96,7 @@ def solution_of(puzzle: dict[str, Any], completion: str, style: str) -> str | No
             return None
         body = completion[m.end():].split("```")[0]
     else:
-        body = completion
+        body = _OPENED.get(style, "") + completion
     try:
         return parse_puzzle(puzzle["f"] + "\n\ndef g(" + body)["g"]
     except ParseError:

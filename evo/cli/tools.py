@@ -139,7 +139,7 @@ def eval_cmd(
     limit: Annotated[int | None, typer.Option(help="first N problems (seeded order)")] = None,
     n: Annotated[int, typer.Option(help="samples per problem")] = 10,
     k: Annotated[list[int] | None, typer.Option(help="pass@k for each k <= n (repeat: --k 1 --k 10)")] = None,
-    prompt_style: Annotated[str, typer.Option(help="completion, chat or chat_free (domain-specific)")] = "completion",
+    prompt_style: Annotated[str, typer.Option(help="completion, completion_return, chat or chat_free (domain-specific)")] = "completion",
     data: Annotated[Path | None, typer.Option(help="P3 data folder [default: $EVO_P3_DATA or ../shared/data/p3]")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="append the result to this JSONL "
                                              "[default: DIR/heldout.jsonl for an adapter in DIR]")] = None,

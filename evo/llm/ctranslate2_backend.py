@@ -146,7 +146,8 @@ class CTranslate2LLM:
         self.compute_type = compute_type(dtype, self.device)
         self.threads = threads or len(os.sched_getaffinity(0))
         self.path = converted_model(model, adapter, self.compute_type)
-        self.tokenizer = AutoTokenizer.from_pretrained(self.path)
+        # the model's own tokenizer folder: it carries the chat template the conversion drops
+        self.tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(model))
         self._hf_model: Any = None
         self.engine = self._load()
 
