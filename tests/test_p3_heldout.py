@@ -25,3 +25,22 @@ def test_duplicates_judged_once(monkeypatch):
     out = heldout.check_solutions(PUZZLES, completions, "completion", sandbox=None)
     assert out == [[True, False, True, False, True], [True, True]]
     assert len(seen) == 3  # 3 distinct (puzzle, g) pairs among 6 parseable samples
+
+
+def test_each_style_reads_g_from_what_its_prompt_left_open():
+    p = PUZZLES[0]
+    assert heldout.solution_of(p, "):\n    return 3\n", "completion") == "def g():\n    return 3"
+    # completion_return opened the prompt to "def g():\n    return": the sample is the expression
+    assert heldout.solution_of(p, " 3\n", "completion_return") == "def g():\n    return 3"
+    assert heldout.solution_of(p, " (((\n", "completion_return") is None
+    # chat_free finds def g in a reply with prose and a fence around it
+    reply = "Here you go:\n```python\ndef g():\n    return 3\n```\nDone."
+    assert heldout.solution_of(p, reply, "chat_free") == "def g():\n    return 3"
+    assert heldout.solution_of(p, "I cannot solve this.", "chat_free") is None
+
+
+def test_completion_return_prompt_ends_where_the_expression_starts():
+    from domains.p3 import P3Domain
+
+    prompt = heldout.solve_prompt(P3Domain(), PUZZLES[0], "completion_return", [])
+    assert prompt.endswith(PUZZLES[0]["f"] + "\n\ndef g():\n    return")
