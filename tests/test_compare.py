@@ -27,12 +27,13 @@ def test_compare_runs_every_arm_and_seed_and_writes_table_and_plot(tmp_path):
     res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
     assert res.returncode == 0, res.stderr[-2000:]
     table = (tmp_path / "res" / "compare_p3.md").read_text()
-    for arm in ("map_elites", "map_elites_curiosity", "plain", "best_of_n", "novelty"):
+    arms = ("map_elites", "map_elites_curiosity", "map_elites_sparse", "plain", "best_of_n", "novelty")
+    for arm in arms:
         assert f"| {arm} |" in table and "strategy.kind=" in table
     assert "--set iterations=2" in table  # 24 samples at 12 a batch
     assert (tmp_path / "res" / "compare_p3.png").stat().st_size > 1000
     results = json.loads((tmp_path / "res" / "compare_p3.json").read_text())
-    assert len(results) == 10 and {r["seed"] for r in results} == {0, 1}
+    assert len(results) == 2 * len(arms) and {r["seed"] for r in results} == {0, 1}
     by = {(r["arm"], r["seed"]): r for r in results}
     # same budget everywhere: the curves end at the same number of samples
     assert {r["samples"] for r in results} == {24}
