@@ -48,3 +48,15 @@ def test_bootstrap_is_seeded_and_brackets_the_mean():
     assert bootstrap_ci(x, seed=3) == bootstrap_ci(x, seed=3)
     lo, hi = bootstrap_ci(x)
     assert 0.0 <= lo < np.mean(x) < hi <= 1.0
+
+
+def test_rebinned_qd_keeps_the_best_per_cell_and_clips_outliers_into_edge_cells():
+    from rebin_qd import qd_at
+
+    ranges = np.array([[0.0, 1.0], [0.0, 1.0]])
+    m = np.array([[0.1, 0.1], [0.12, 0.12], [0.9, 0.9], [5.0, 5.0]])  # the last lies outside the bounds
+    f = np.array([0.5, 0.7, 0.6, 0.2])
+    assert qd_at(m, f, ranges, 2) == (pytest.approx(0.7 + 0.6), 2)  # [0.9] and the clipped point share a cell
+    assert qd_at(m, f, ranges, 10) == (pytest.approx(0.7 + 0.6), 2)  # still: 0.1 and 0.12 share a cell
+    # finer cells separate the first two points; each keeps its own fitness
+    assert qd_at(m, f, ranges, 100) == (pytest.approx(0.5 + 0.7 + 0.6 + 0.2), 4)
