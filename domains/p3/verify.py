@@ -75,6 +75,15 @@ def judge_job(item: dict[str, Any], answer: str, trivial: bool = True) -> tuple[
             f"_evo_judge({answer!r}, {trivials!r})")
 
 
+def _preview(answer: Any) -> str:
+    """The start of an answer for a message. str() of an int past 4300 digits raises, and a
+    generated answer may hold one anywhere: say its size instead."""
+    try:
+        return str(answer)[:40]
+    except ValueError:
+        return f"<{type(answer).__name__} too large to print>"
+
+
 def checked_answer(verdict: Verdict, ans_type: str) -> tuple[str | None, Verification | None]:
     """Step 1's verdict -> (the re-encoded answer, None), or (None, why it is invalid).
     Everything in ``verdict`` came from g's process and is treated as hostile."""
@@ -89,7 +98,7 @@ def checked_answer(verdict: Verdict, ans_type: str) -> tuple[str | None, Verific
         return None, Verification("invalid", f"g()'s answer did not come back as plain data: {exc}")
     if not type_ok(answer, ans_type):
         return None, Verification("invalid", f"wrong type: g() returned {type(answer).__name__} "
-                                             f"{str(answer)[:40]}, f expects {ans_type}")
+                                             f"{_preview(answer)}, f expects {ans_type}")
     return encode(answer), None
 
 
