@@ -27,6 +27,7 @@ import os
 import socket
 import sys
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +39,19 @@ LOCK_FILE = "writer.lock"
 # description; if the parent were killed, an orphaned child would keep the campaign locked.
 # flock is dropped only when the last descriptor closes, so closing the child's copy right
 # after fork never unlocks the parent.
-_HELD: set[int] = set()
+_HELD: weakref.WeakSet[WriterLock] = weakref.WeakSet()
 
 
 def _close_in_child() -> None:
-    for fd in list(_HELD):
-        try:
-            os.close(fd)
-        except OSError:
-            pass
+    # the child's lock objects forget the fd too: a later release() or __del__ there must not
+    # close whatever the child has since opened under the same number
+    for lock in list(_HELD):
+        fd, lock._fd = lock._fd, None
+        if fd is not None:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
     _HELD.clear()
 
 
@@ -114,7 +119,7 @@ class WriterLock:
                 break
             os.close(fd)
         self._fd = fd
-        _HELD.add(fd)
+        _HELD.add(self)
         record = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time(),
                   "command": self.command}
         os.ftruncate(fd, 0)
@@ -128,7 +133,7 @@ class WriterLock:
         if self._fd is None:
             return
         fd, self._fd = self._fd, None
-        _HELD.discard(fd)
+        _HELD.discard(self)
         if remove:  # while still holding it: a contender re-checks the inode after locking
             self.path.unlink(missing_ok=True)
         os.close(fd)  # closing the only descriptor drops the flock
@@ -141,7 +146,6 @@ class WriterLock:
 
     def __del__(self) -> None:
         if getattr(self, "_fd", None) is not None:
-            _HELD.discard(self._fd)
             os.close(self._fd)
 
 

@@ -11,6 +11,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -144,11 +145,35 @@ def test_a_forked_child_outliving_a_killed_holder_does_not_keep_the_lock(tmp_pat
         holder.kill()
         holder.wait()
         os.kill(child, 0)  # the orphan lives on
-        with WriterLock(tmp_path, "test") as lock:
-            assert lock.held
+        # the child closes its copy in its after-fork hook, which may run a moment after the
+        # parent died; without the fix it would hold the lock for its whole 600 s
+        deadline, lock = time.monotonic() + 10, None
+        while lock is None:
+            try:
+                lock = WriterLock(tmp_path, "test").acquire()
+            except CampaignLocked:
+                assert time.monotonic() < deadline, "the orphaned child kept the lock"
+                time.sleep(0.05)
+        assert lock.held
+        lock.release()
     finally:
         holder.kill()
         try:
             os.kill(child, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def test_a_forked_child_forgets_the_lock_and_the_parent_keeps_it(tmp_path):
+    with WriterLock(tmp_path, "test") as lock:
+        pid = os.fork()
+        if pid == 0:  # the child: its copy is closed and its lock object no longer holds it
+            fd = os.open(os.devnull, os.O_RDONLY)  # may reuse the lock's fd number
+            lock.release()  # must not close the new fd
+            ok = not lock.held and os.fstat(fd) is not None
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert lock.held
+        with pytest.raises(CampaignLocked):
+            WriterLock(tmp_path).acquire()
