@@ -50,7 +50,18 @@ def run_rows(run: Path, dims: list[int]) -> dict[int, dict[str, float]]:
     db = sqlite3.connect(f"file:{run / 'campaign.sqlite'}?mode=ro", uri=True)
     rows = db.execute("SELECT is_seed, measures, fitness FROM candidates WHERE verdict = 'valid' "
                       "AND COALESCE(add_status, 0) >= 0 AND measures IS NOT NULL").fetchall()
+    # where children land beside their seeds, and who their parents were (the diagnosis)
+    valid = db.execute("SELECT id, is_seed, parents, measures, cell FROM candidates "
+                       "WHERE verdict = 'valid' AND measures IS NOT NULL").fetchall()
     db.close()
+    seed_ids = {r[0] for r in valid if r[1]}
+    parents = [p for r in valid if not r[1] for p in json.loads(r[2])]
+    kids = np.array([json.loads(r[3]) for r in valid if not r[1]], dtype=np.float64).reshape(-1, ranges.shape[0])
+    seeds_m = np.array([json.loads(r[3]) for r in valid if r[1]], dtype=np.float64).reshape(-1, ranges.shape[0])
+    spread = {"child_std": kids.std(axis=0).round(3).tolist() if len(kids) else [],
+              "seed_std": seeds_m.std(axis=0).round(3).tolist() if len(seeds_m) else [],
+              "parent_seed_share": float(np.mean([p in seed_ids for p in parents])) if parents else 0.0,
+              "child_cells": len({r[4] for r in valid if not r[1]})}
     seed = np.array([r[0] for r in rows], dtype=bool)
     m = np.array([json.loads(r[1]) for r in rows], dtype=np.float64)
     f = np.array([r[2] for r in rows], dtype=np.float64)
@@ -59,6 +70,7 @@ def run_rows(run: Path, dims: list[int]) -> dict[int, dict[str, float]]:
         q_all, c_all = qd_at(m, f, ranges, d)
         q_seed, _ = qd_at(m[seed], f[seed], ranges, d)
         out[d] = {"gain": q_all - q_seed, "cells": c_all}
+    out["spread"] = spread  # type: ignore[assignment]
     return out
 
 
@@ -113,6 +125,15 @@ def main() -> None:
                         f"{np.mean([by[arm][s][d]['cells'] for s in seeds]):.0f} | "
                         f"{'-' if not p else format(p['p_perm'], '.2f')}")
         lines.append(f"| {arm} | {len(seeds)} | " + " | ".join(cols) + " |")
+    lines += ["", "Where the children landed (valid non-seed items, the run's own 10x10 archive): standard "
+              "deviation of their measures per PCA axis beside the seeds', the share of parents that "
+              "were seeds, and the cells the children fell in.", "",
+              "| run | child std | seed std | parents that were seeds | child cells |", "|---|---|---|---|---|"]
+    for arm in sorted(by):
+        for sd in sorted(by[arm]):
+            sp = by[arm][sd]["spread"]
+            lines.append(f"| {arm}-{sd} | {sp['child_std']} | {sp['seed_std']} | "
+                         f"{sp['parent_seed_share']:.0%} | {sp['child_cells']} |")
     (out / f"rebin_{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
