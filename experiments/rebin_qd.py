@@ -21,56 +21,51 @@ import sqlite3
 from collections import defaultdict
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from machine import cpu_flags, cpu_model
 from stats import paired_test
 
+from archives import Archive, Measures
 from evo.evalsolve import bootstrap_ci
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def qd_at(measures: np.ndarray, fitness: np.ndarray, ranges: np.ndarray, dims: int) -> tuple[float, int]:
-    """QD-score (sum of the best fitness per cell) and filled cells at ``dims`` per axis; points
-    outside the bounds are clipped into edge cells, as pyribs does."""
-    lo, hi = ranges[:, 0], ranges[:, 1]
-    idx = np.clip(((measures - lo) / (hi - lo) * dims).astype(int), 0, dims - 1)
-    best: dict[tuple[int, ...], float] = {}
-    for cell, f in zip(map(tuple, idx), fitness):
-        best[cell] = max(best.get(cell, -np.inf), f)
-    return float(sum(best.values())), len(best)
+    """QD-score and filled cells of a ``dims`` x ``dims`` archive over ``ranges`` holding these
+    items: the project's own grid archive, so binning and edge clipping are pyribs'."""
+    archive = Archive(Measures("pca", ranges), [dims] * len(ranges))
+    archive.add(["{}"] * len(fitness), list(fitness), measures, list(range(len(fitness))))
+    stats = archive.stats()
+    return stats["qd_score"], stats["num_elites"]
 
 
-def run_rows(run: Path, dims: list[int]) -> dict[int, dict[str, float]]:
-    with np.load(run / "measures.npz") as z:
-        if str(z["kind"]) != "pca":
-            raise SystemExit(f"{run}: only grid (pca) archives can be re-binned")
-        ranges = z["ranges"]
+def run_rows(run: Path, dims: list[int]) -> dict[int | str, dict[str, Any]]:
+    """QD gained and cells per resolution (keys: the dims), and where children landed ("spread")."""
+    ranges = Measures.load(run / "measures.npz")
+    if ranges.kind != "pca":
+        raise SystemExit(f"{run}: only grid (pca) archives can be re-binned")
     db = sqlite3.connect(f"file:{run / 'campaign.sqlite'}?mode=ro", uri=True)
-    rows = db.execute("SELECT is_seed, measures, fitness FROM candidates WHERE verdict = 'valid' "
-                      "AND COALESCE(add_status, 0) >= 0 AND measures IS NOT NULL").fetchall()
-    # where children land beside their seeds, and who their parents were (the diagnosis)
-    valid = db.execute("SELECT id, is_seed, parents, measures, cell FROM candidates "
-                       "WHERE verdict = 'valid' AND measures IS NOT NULL").fetchall()
+    valid = db.execute("SELECT id, is_seed, parents, measures, cell, fitness, COALESCE(add_status, 0) >= 0 "
+                       "FROM candidates WHERE verdict = 'valid' AND measures IS NOT NULL").fetchall()
     db.close()
+    seed = np.array([r[1] for r in valid], dtype=bool)
+    offered = np.array([r[6] for r in valid], dtype=bool)  # what the strategy let into its archive
+    m = np.array([json.loads(r[3]) for r in valid], dtype=np.float64).reshape(-1, ranges.dim)
+    f = np.array([r[5] for r in valid], dtype=np.float64)
     seed_ids = {r[0] for r in valid if r[1]}
     parents = [p for r in valid if not r[1] for p in json.loads(r[2])]
-    kids = np.array([json.loads(r[3]) for r in valid if not r[1]], dtype=np.float64).reshape(-1, ranges.shape[0])
-    seeds_m = np.array([json.loads(r[3]) for r in valid if r[1]], dtype=np.float64).reshape(-1, ranges.shape[0])
-    spread = {"child_std": kids.std(axis=0).round(3).tolist() if len(kids) else [],
-              "seed_std": seeds_m.std(axis=0).round(3).tolist() if len(seeds_m) else [],
-              "parent_seed_share": float(np.mean([p in seed_ids for p in parents])) if parents else 0.0,
-              "child_cells": len({r[4] for r in valid if not r[1]})}
-    seed = np.array([r[0] for r in rows], dtype=bool)
-    m = np.array([json.loads(r[1]) for r in rows], dtype=np.float64)
-    f = np.array([r[2] for r in rows], dtype=np.float64)
-    out = {}
+    out: dict[int | str, dict[str, Any]] = {"spread": {
+        "child_std": m[~seed].std(axis=0).round(3).tolist() if (~seed).any() else [],
+        "seed_std": m[seed].std(axis=0).round(3).tolist() if seed.any() else [],
+        "parent_seed_share": float(np.mean([p in seed_ids for p in parents])) if parents else 0.0,
+        "child_cells": len({r[4] for r in valid if not r[1]})}}
     for d in dims:
-        q_all, c_all = qd_at(m, f, ranges, d)
-        q_seed, _ = qd_at(m[seed], f[seed], ranges, d)
+        q_all, c_all = qd_at(m[offered], f[offered], ranges.ranges, d)
+        q_seed, _ = qd_at(m[offered & seed], f[offered & seed], ranges.ranges, d)
         out[d] = {"gain": q_all - q_seed, "cells": c_all}
-    out["spread"] = spread  # type: ignore[assignment]
     return out
 
 
