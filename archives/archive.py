@@ -44,8 +44,7 @@ class Archive:
         if len(self.ribs) == 0:
             return []
         data = self.ribs.data(["solution", "candidate_id"])
-        picks = rng.integers(0, len(data["candidate_id"]), size=n)
-        return [(int(data["candidate_id"][i]), json.loads(data["solution"][i])) for i in picks]
+        return _parents(data, rng.integers(0, len(data["candidate_id"]), size=n))
 
     def sample_sparse(self, n: int, rng: np.random.Generator, k: int = 3) -> list[tuple[int, dict[str, Any]]]:
         """``n`` elites drawn with probability proportional to their mean measure-space distance
@@ -67,8 +66,7 @@ class Archive:
             np.fill_diagonal(d, np.inf)
             kk = min(k, len(m) - 1)
             w = np.sort(d, axis=1)[:, :kk].mean(axis=1) + 1e-9
-        picks = rng.choice(len(m), size=n, p=w / w.sum())
-        return [(int(data["candidate_id"][i]), json.loads(data["solution"][i])) for i in picks]
+        return _parents(data, rng.choice(len(m), size=n, p=w / w.sum()))
 
     def elites(self) -> list[dict[str, Any]]:
         data = self.ribs.data()
@@ -87,3 +85,8 @@ class Archive:
             "obj_max": 0.0 if empty else float(s.obj_max),
             "obj_mean": 0.0 if empty else float(s.obj_mean),
         }
+
+
+def _parents(data: dict[str, np.ndarray], picks: np.ndarray) -> list[tuple[int, dict[str, Any]]]:
+    """The picked elites as (candidate id, item)."""
+    return [(int(data["candidate_id"][i]), json.loads(data["solution"][i])) for i in picks]
