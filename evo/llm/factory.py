@@ -14,7 +14,8 @@ BACKENDS = ("transformers", "ctranslate2", "vllm", "openai", "auto", "scripted-s
 
 
 def resolve_backend(backend: str) -> str:
-    """"auto" -> "vllm" when CUDA and vllm are both present, else "transformers"."""
+    """"auto" -> "vllm" where vLLM can run (its CPU build, or a GPU build with CUDA), else
+    "transformers"."""
     if backend != "auto":
         return backend
     from evo.llm.vllm_backend import vllm_available

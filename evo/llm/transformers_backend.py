@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -12,7 +13,12 @@ from evo.llm.embedded import resolve_model_path
 
 
 def cpu_has_bf16() -> bool:
-    """Native bfloat16 matmuls (AVX512-BF16 or AMX), where bf16 beats float32 on CPU."""
+    """Native bfloat16 matmuls (AVX512-BF16 or AMX), where bf16 beats float32 on CPU.
+
+    False when torch is held below AVX-512 (``ATEN_CPU_CAPABILITY=avx2``): that is how the
+    benchmarks emulate an AVX2 machine, and there bf16 would be emulated, several times slower."""
+    if not torch.backends.cpu.get_cpu_capability().startswith("AVX512"):
+        return False
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:
@@ -27,6 +33,21 @@ def resolve_dtype(dtype: str, device: str) -> torch.dtype:
         return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
     except KeyError:
         raise EvoError(f"unknown dtype '{dtype}' (choose auto, float32, bfloat16 or float16)") from None
+
+
+def reference_model(model: str, adapter: str | None = None) -> Any:
+    """``model`` (and a PEFT ``adapter`` on it) as an eval-mode transformers model on CPU.
+
+    Engines that give no log-probabilities (CTranslate2, vLLM here) load it on first use for
+    the LLM judge (domains/text_feedback), so judge scores match the reference backend's."""
+    from transformers import AutoModelForCausalLM
+
+    hf_model = AutoModelForCausalLM.from_pretrained(resolve_model_path(model))
+    if adapter:
+        from peft import PeftModel
+
+        hf_model = PeftModel.from_pretrained(hf_model, adapter)
+    return hf_model.eval()
 
 
 class TransformersLLM:

