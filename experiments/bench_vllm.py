@@ -1,8 +1,8 @@
 """GPU benchmark: candidates per minute with vLLM, and the loop's generation throughput as
 a share of vLLM's raw throughput on the same prompts (target: at least 80%).
 
-Usage (a CUDA machine, ``pip install -e '.[gpu]'``; or vLLM's CPU build, ``make vllm-venv``,
-then ``.venv-vllm/bin/python experiments/bench_vllm.py --config experiments/p3_cpu.yaml``):
+Usage (a CUDA machine, ``pip install -e '.[gpu]'``; or vLLM's CPU build, which ``make install``
+puts in ``.venv``: ``.venv/bin/python experiments/bench_vllm.py --config experiments/p3_cpu.yaml``):
 
     python experiments/bench_vllm.py [--config experiments/p3_gpu.yaml] [--iterations 10]
                                      [--model Qwen/Qwen2.5-Coder-1.5B-Instruct] [--out runs/bench-vllm]
@@ -65,7 +65,7 @@ def main() -> int:
         on_cpu = bool(current_platform.is_cpu())
     if importlib.util.find_spec("vllm") is None or not (on_cpu or torch.cuda.is_available()):
         print("bench_vllm needs vllm with a CUDA GPU (pip install -e '.[gpu]') or vLLM's CPU build "
-              f"(make vllm-venv); cuda available: {torch.cuda.is_available()}, vllm installed: "
+              f"(make install); cuda available: {torch.cuda.is_available()}, vllm installed: "
               f"{importlib.util.find_spec('vllm') is not None}", file=sys.stderr)
         return 2
 

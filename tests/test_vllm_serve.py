@@ -1,5 +1,5 @@
-"""The OpenAI backend against a real ``vllm serve`` (CPU build, ``.venv-vllm``; ``make
-test-vllm``) on 127.0.0.1, with run-time LoRA loading: n samples with stop strings, an
+"""The OpenAI backend against a real ``vllm serve`` (CPU build, the default engine;
+``make test``, or ``make test-vllm`` for these alone) on 127.0.0.1, with run-time LoRA loading: n samples with stop strings, an
 adapter trained by evo's trainer loaded by ``set_adapter`` and changing the outputs, and
 the same adapter again from a second generator (a resume against a long-running server)."""
 
@@ -15,7 +15,7 @@ import urllib.request
 import pytest
 
 pytestmark = pytest.mark.vllm
-pytest.importorskip("vllm", reason="vLLM runs in .venv-vllm (make vllm-venv; make test-vllm)")
+pytest.importorskip("vllm", reason="vLLM's CPU build is missing (make install puts it in .venv)")
 pytest.importorskip("openai", reason="the openai extra is not installed")
 
 from evo.llm import SamplingParams  # noqa: E402

@@ -1,4 +1,4 @@
-"""Shared fixtures of the real-vLLM tests (``make test-vllm``, in ``.venv-vllm``): a LoRA
+"""Shared fixtures of the real-vLLM tests (marked ``vllm``; ``make test``): a LoRA
 adapter trained by evo's own trainer (what ``evo finetune`` runs), once per session.
 
 The adapter is trained hard on one prompt and one completion, so the change it makes to
