@@ -21,6 +21,8 @@ the same samples. An ``engine`` override with a smaller budget drops the seeds i
 
 The CPU engine by default keeps one core for its front-end process; on a 2-core machine that
 idles half of it, so evo sets ``VLLM_CPU_NUM_OF_RESERVED_CPU=0`` unless it is set already.
+It also sets ``EVO_VLLM_CPU_TOP_P=1``: vLLM's CPU sampler then finds the top-p nucleus among
+the most likely tokens instead of sorting the vocabulary (:mod:`evo.llm.vllm_cpu_topp`).
 ``dtype: auto`` is bfloat16 where the CPU has native bf16 matmuls, else float32 (vLLM's own
 choice would be bf16, emulated and several times slower on AVX2). The LLM judge reads
 log-probabilities from :attr:`VLLMGenerator.model`, the same weights in transformers.
@@ -43,6 +45,7 @@ from evo.errors import EvoError
 from evo.llm.base import Generation, SamplingParams, truncate_at_stop
 from evo.llm.embedded import resolve_model_path
 from evo.llm.transformers_backend import cpu_has_bf16
+from evo.llm.vllm_cpu_topp import ENV_FLAG as TOP_P_FLAG
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +121,9 @@ class VLLMGenerator:
         sleep_mode: bool = False,
         engine: dict[str, Any] | None = None,
     ) -> None:
+        # vLLM logs dozens of INFO/WARNING lines per engine start (its processes inherit this);
+        # VLLM_LOGGING_LEVEL=INFO brings them back
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
         try:
             import vllm
             from vllm.lora.request import LoRARequest
@@ -154,6 +160,7 @@ class VLLMGenerator:
             options["enable_sleep_mode"] = True
         if self.on_cpu:
             os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")  # see the module docstring
+            os.environ.setdefault(TOP_P_FLAG, "1")  # top-p without a full sort (evo/llm/vllm_cpu_topp.py)
             options["enforce_eager"] = True  # no torch.compile: starts in ~40 s instead of ~2 min
             if dtype == "auto":
                 options["dtype"] = "bfloat16" if cpu_has_bf16() else "float32"
