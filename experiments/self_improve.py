@@ -377,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--results", default=str(RESULTS), help="folder for self_improve_<size>.json/.md")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--prompt-style", default="completion", choices=list(PROMPT_STYLES))
-    ap.add_argument("--backend", choices=["transformers", "ctranslate2"], help="generation engine (default: the size's)")
+    ap.add_argument("--backend", choices=["transformers", "ctranslate2", "vllm"], help="generation engine (default: the size's)")
     ap.add_argument("--budget-s", type=float, default=None, help="start no new step after this many seconds")
     ap.add_argument("--fresh", action="store_true", help="discard finished steps and start over")
     a = ap.parse_args(argv)

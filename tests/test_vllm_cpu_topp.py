@@ -74,16 +74,23 @@ def test_plugin_does_nothing_unless_asked(monkeypatch):
     pytest.importorskip("vllm")
     from vllm.v1.sample.ops import topk_topp_sampler
 
-    before = topk_topp_sampler.apply_top_k_top_p
+    calls = []
+
+    def vllm_function(x, k, pp):
+        calls.append(len(x))
+        return full_sort_top_p(x, k, pp)
+
+    # a vLLM engine built earlier in this process may have swapped it in already
+    monkeypatch.setattr(topk_topp_sampler, "apply_top_k_top_p", vllm_function)
     monkeypatch.delenv(vllm_cpu_topp.ENV_FLAG, raising=False)
     vllm_cpu_topp.register()
-    assert topk_topp_sampler.apply_top_k_top_p is before
+    assert topk_topp_sampler.apply_top_k_top_p is vllm_function
     monkeypatch.setenv(vllm_cpu_topp.ENV_FLAG, "1")
-    monkeypatch.setattr(topk_topp_sampler, "apply_top_k_top_p", before)  # restored afterwards
     vllm_cpu_topp.register()
     vllm_cpu_topp.register()  # loaded twice (vLLM may): wrapped once
     patched = topk_topp_sampler.apply_top_k_top_p
-    assert patched is not before and patched.evo_fast_top_p
-    logits = rows()
-    p = torch.full((10,), 0.9)
-    assert torch.equal(torch.isinf(patched(logits.clone(), None, p)), torch.isinf(before(logits.clone(), None, p)))
+    assert patched is not vllm_function and patched.evo_fast_top_p
+    logits, p = rows(), torch.full((10,), 0.9)
+    got = patched(logits.clone(), None, p)
+    assert calls == [3]  # only the flat rows reach vLLM's sort, once
+    assert torch.equal(torch.isinf(got), torch.isinf(full_sort_top_p(logits.clone(), None, p)))

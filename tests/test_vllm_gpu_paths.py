@@ -5,6 +5,7 @@ The real engine runs in tests/test_vllm_real.py (CPU build, ``make test-vllm``).
 from __future__ import annotations
 
 import json
+import os
 import sys
 import types
 from pathlib import Path
@@ -153,7 +154,7 @@ def test_engine_start_failure_is_one_clear_line(gpu_vllm):
         VLLMGenerator("m")
 
 
-def test_cpu_build_drops_seeds_and_runs_eagerly(gpu_vllm, monkeypatch):
+def test_cpu_build_prefills_whole_keeps_seeds_and_runs_eagerly(gpu_vllm, monkeypatch):
     gpu_vllm.is_cpu = lambda: True
     monkeypatch.delenv("VLLM_CPU_KVCACHE_SPACE", raising=False)
     gen = VLLMGenerator("m", device="cpu")
@@ -163,7 +164,13 @@ def test_cpu_build_drops_seeds_and_runs_eagerly(gpu_vllm, monkeypatch):
     assert "kv_cache_memory_bytes" not in VLLMGenerator("m", device="cpu").engine.options
     big = VLLMGenerator("m", device="cpu", engine={"kv_cache_memory_bytes": 3 << 30})
     assert big.engine.options["kv_cache_memory_bytes"] == 3 << 30
-    out = gen.generate(["a"], SamplingParams(n=1, seed=3))
-    assert out[0][0].text == "a|0|s=None"  # a seed kills vLLM's CPU engine
+    # no prompt prefilled in chunks (batch_size x the stand-in's max_model_len 8192), so the
+    # seed goes through; a smaller budget means chunks, and a seed would kill the engine
+    assert gen.engine.options["max_num_batched_tokens"] == 256 * 8192
+    assert gen.engine.options["dtype"] in ("float32", "bfloat16")  # never vLLM's own bf16 pick
+    assert gen.generate(["a"], SamplingParams(n=1, seed=3))[0][0].text == "a|0|s=3"
+    chunked = VLLMGenerator("m", device="cpu", engine={"max_num_batched_tokens": 2048})
+    assert chunked.generate(["a"], SamplingParams(n=1, seed=3))[0][0].text == "a|0|s=None"
+    assert os.environ["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "0" and os.environ["EVO_VLLM_CPU_TOP_P"] == "1"
     with pytest.raises(EvoError, match="CPU build"):
         VLLMGenerator("m", device="cuda")

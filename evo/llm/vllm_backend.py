@@ -141,13 +141,9 @@ class VLLMGenerator:
         self.can_sleep = bool(sleep_mode and current_platform.is_sleep_mode_available())
         self.asleep = False
         path = resolve_model_path(model)
-        try:  # a missing model fails here, in one line, before vLLM starts its processes
-            from transformers import AutoTokenizer
-
-            # the LLM judge pads batches with it (with vLLM's own copy, padded rows scored off)
-            self.tokenizer = AutoTokenizer.from_pretrained(path)
-        except (OSError, ValueError) as exc:
-            raise EvoError(f"cannot load generator model '{model}': {str(exc).splitlines()[0]}") from None
+        if _looks_like_a_path(model) and not Path(path).is_dir():  # one line, before vLLM starts
+            raise EvoError(f"cannot load generator model '{model}': no such folder")
+        self._tokenizer: Any = None
         options: dict[str, Any] = {
             "model": path,
             "enable_prefix_caching": True,
@@ -210,6 +206,16 @@ class VLLMGenerator:
         self.version = version
 
     @property
+    def tokenizer(self) -> Any:
+        """The model's Hugging Face tokenizer, loaded on first use (the LLM judge pads batches
+        with it; with vLLM's own copy, padded rows scored differently from the reference)."""
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
+            self._tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(self.name))
+        return self._tokenizer
+
+    @property
     def model(self) -> Any:
         """The same weights (and adapter) as a transformers model, loaded on first use: the
         LLM judge reads next-token log-probabilities from it."""
@@ -268,6 +274,10 @@ class VLLMGenerator:
                 row = [Generation(row[0].text, row[0].num_tokens) for _ in range(params.n)]
             out.append(row)
         return out
+
+
+def _looks_like_a_path(model: str) -> bool:
+    return model.startswith(("/", "./", "../", "~")) or os.sep * 2 in model or model.count("/") > 1
 
 
 def max_model_len(path: str, engine: dict[str, Any] | None) -> int:
