@@ -90,7 +90,7 @@ def worker(arm: str, kind: str) -> dict:
     prompts, params, g = demo_workload()
     # dtype auto, what a user gets: bfloat16 where the CPU has native bf16 matmuls, float32 on
     # the avx2 kind (torch reports AVX2 there); CTranslate2's auto is int8 weights everywhere
-    dtype = "auto"
+    dtype = os.environ.get("EVO_BENCH_DTYPE", "auto")  # an ablation may force one (--env)
     t0 = time.perf_counter()
     llm = load_generator(arm.split("@")[0], g.model, batch_size=g.batch_size, device="cpu", dtype=dtype)
     load_s = time.perf_counter() - t0
@@ -159,8 +159,8 @@ def matmul_limit() -> dict:
             "capability": torch.backends.cpu.get_cpu_capability()}
 
 
-def _run(mode: list[str], kind: str, python: str = sys.executable) -> dict:
-    env = {**os.environ, **KINDS[kind]}
+def _run(mode: list[str], kind: str, python: str = sys.executable, extra: dict | None = None) -> dict:
+    env = {**os.environ, **KINDS[kind], **(extra or {})}
     proc = subprocess.run([python, __file__, *mode, "--kind", kind], env=env,
                           capture_output=True, text=True)
     if proc.returncode != 0:
@@ -178,6 +178,9 @@ def main() -> None:
     ap.add_argument("--python", action="append", default=[], metavar="ARM=INTERPRETER",
                     help="run an arm in another environment's Python: --arms transformers@old,... "
                          "--python transformers@old=/path/old-venv/bin/python (repeatable)")
+    ap.add_argument("--env", action="append", default=[], metavar="ARM=KEY=VALUE",
+                    help="an environment variable for one arm, for ablations: --arms vllm,vllm@one-core "
+                         "--env vllm@one-core=VLLM_CPU_NUM_OF_RESERVED_CPU=1 (repeatable)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--matmul", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--kind", default="native", help=argparse.SUPPRESS)
@@ -196,13 +199,17 @@ def main() -> None:
     print(f"CPU: {cpu_model()}, {len(os.sched_getaffinity(0))} cores; flags: {flag_line}", flush=True)
     arms, kinds = args.arms.split(","), args.kinds.split(",")
     pythons = dict(spec.split("=", 1) for spec in args.python)
+    envs: dict[str, dict[str, str]] = {}
+    for spec in args.env:
+        arm, key, value = spec.split("=", 2)
+        envs.setdefault(arm, {})[key] = value
     limits = {k: _run(["--matmul"], k) for k in kinds}
     runs = []
     for r in range(args.rounds):
         for kind in kinds:
             for arm in arms:
                 before = load_average()
-                res = _run(["--worker", arm], kind, pythons.get(arm, sys.executable))
+                res = _run(["--worker", arm], kind, pythons.get(arm, sys.executable), envs.get(arm))
                 res.update(round=r, load_before=before, load_after=load_average())
                 runs.append(res)
                 print(f"round {r} {kind:6s} {arm:13s} {res['tokens'] / res['wall_s']:6.1f} tok/s, "
@@ -212,7 +219,7 @@ def main() -> None:
 
     lines = [f"# Generation throughput on the demo workload\n\n`python experiments/bench_generation.py "
              f"--rounds {args.rounds} --arms {args.arms} --kinds {args.kinds}"
-             f"{''.join(f' --python {p}' for p in args.python)}`\n",
+             f"{''.join(f' --python {p}' for p in args.python)}{''.join(f' --env {e}' for e in args.env)}`\n",
              f"- date: {date.today().isoformat()}",
              f"- machine: {len(os.sched_getaffinity(0))} cores, {cpu_model()}; CPU flags: {flag_line}",
              f"- workload: {PROMPTS} demo prompts x {SAMPLES} samples, {NEW_TOKENS} new tokens at most, "
