@@ -2,8 +2,9 @@
 
 vLLM 0.32 applies top-p on CPU by sorting each row's logits over the full vocabulary at
 every decode step (``apply_top_k_top_p_pytorch``). On the demo workload (SmolLM2's 49,152
-tokens, 32 rows) that sort took about a third of generation time: 335 tokens/s with top-p
-0.95 against 503 with top-p off (2 cores, AVX-512, 2026-11-24).
+tokens, 32 rows) that sort costs about a third of generation time: 322.9 against 454.6
+tokens/s with this module (2 cores, AVX-512, 2026-11-24;
+experiments/results/bench_generation_vllm_ablation.md).
 
 The nucleus is the smallest set of most likely tokens whose mass reaches ``p``; in sorted
 order, token ``r`` stays iff the mass of the tokens above it is below ``p``. So when the
