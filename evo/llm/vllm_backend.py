@@ -16,8 +16,10 @@ Seeds: prompt ``i`` gets ``seed + i * n``; vLLM seeds the ``n`` children of a re
 0.32's CPU engine dies on a seeded request whose prompt is prefilled in chunks (it rewinds
 the request's generator with ``set_offset``: "CPU Generator does not use offset"), so on CPU
 the token budget per step is every sequence at full length (``max_num_batched_tokens =
-batch_size x max_model_len``): no prompt and no batch is ever split, and the same seed gives
-the same samples. An ``engine`` override with a smaller budget drops the seeds instead.
+batch_size x max_model_len``): no prompt and no batch is ever split, and seeds work. In
+float32 the same seed gave the same samples across processes; in bfloat16 it did not (the
+README's generation-speed section). An ``engine`` override with a smaller budget drops the
+seeds instead.
 
 The CPU engine by default keeps one core for its front-end process; on a 2-core machine that
 idles half of it, so evo sets ``VLLM_CPU_NUM_OF_RESERVED_CPU=0`` unless it is set already.
