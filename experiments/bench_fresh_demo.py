@@ -43,7 +43,7 @@ def main() -> None:
     ap.add_argument("--results", default=str(ROOT / "experiments" / "results" / "bench_fresh_demo.md"))
     args = ap.parse_args()
 
-    from machine import cpu_model, load_average
+    from machine import cpu_flag_line, cpu_model, load_average
 
     env = {**os.environ, **KINDS[args.kind]}
     if args.no_pip_cache:
@@ -62,8 +62,7 @@ def main() -> None:
         demo_s = _timed(["make", "demo"], repo, env, log)  # the venv is there: the campaign alone
         summary = [line for line in log.read_text().splitlines() if "valid rate" in line or "QD-score" in line]
         after = load_average()
-    flags = set(Path("/proc/cpuinfo").read_text().split()) if Path("/proc/cpuinfo").exists() else set()
-    flag_line = ", ".join(f"{f} {'yes' if f in flags else 'no'}" for f in FLAGS)
+    flag_line = cpu_flag_line(FLAGS)
     text = "\n".join([
         "# `make demo` on a fresh clone, install included\n",
         f"`python experiments/bench_fresh_demo.py --kind {args.kind}"

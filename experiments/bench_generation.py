@@ -192,10 +192,9 @@ def main() -> None:
         print(json.dumps(matmul_limit()))
         return
 
-    from machine import cpu_model, load_average
+    from machine import cpu_flag_line, cpu_model, load_average
 
-    flags = set(Path("/proc/cpuinfo").read_text().split()) if Path("/proc/cpuinfo").exists() else set()
-    flag_line = ", ".join(f"{f} {'yes' if f in flags else 'no'}" for f in FLAGS)
+    flag_line = cpu_flag_line(FLAGS)
     print(f"CPU: {cpu_model()}, {len(os.sched_getaffinity(0))} cores; flags: {flag_line}", flush=True)
     arms, kinds = args.arms.split(","), args.kinds.split(",")
     pythons = dict(spec.split("=", 1) for spec in args.python)

@@ -43,3 +43,12 @@ def cpu_flags() -> str:
     except OSError:
         pass
     return "unknown"
+
+
+def cpu_flag_line(flags: tuple[str, ...]) -> str:
+    """``"avx2 yes, avx512f no, ..."`` for each of ``flags`` on this CPU."""
+    try:
+        have = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        have = set()
+    return ", ".join(f"{f} {'yes' if f in have else 'no'}" for f in flags)

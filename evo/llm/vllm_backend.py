@@ -166,11 +166,11 @@ class VLLMGenerator:
                 # else vLLM's CPU worker reserves gpu_memory_utilization (0.92) of all RAM and
                 # refuses to start when other processes hold some of it
                 options["kv_cache_memory_bytes"] = CPU_KV_CACHE_BYTES
-            options["max_num_batched_tokens"] = batch_size * max_model_len(path, engine)
+            whole = batch_size * max_model_len(path, engine)  # every sequence at full length
+            options["max_num_batched_tokens"] = whole
         options.update(engine or {})
         # seeds on CPU only where no prefill is chunked (module docstring)
-        self.seeded = not self.on_cpu or (
-            options["max_num_batched_tokens"] >= batch_size * max_model_len(path, engine))
+        self.seeded = not self.on_cpu or options["max_num_batched_tokens"] >= whole
         try:
             self.engine = vllm.LLM(**options)
         except (OSError, ValueError, RuntimeError) as exc:
@@ -279,7 +279,7 @@ class VLLMGenerator:
 
 
 def _looks_like_a_path(model: str) -> bool:
-    return model.startswith(("/", "./", "../", "~")) or os.sep * 2 in model or model.count("/") > 1
+    return model.startswith(("/", "./", "../", "~")) or model.count("/") > 1  # a hub id has one
 
 
 def max_model_len(path: str, engine: dict[str, Any] | None) -> int:
