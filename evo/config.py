@@ -201,10 +201,11 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+def merge_overrides(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``extra`` laid over ``base``, section by section (a nested dict merges, anything else replaces)."""
     out = dict(base)
     for k, v in extra.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        out[k] = merge_overrides(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
 
 
@@ -234,6 +235,6 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
 def validate_config(data: dict[str, Any], overrides: dict[str, Any] | None = None) -> CampaignConfig:
     """Validates a config mapping (plus overrides) into a :class:`CampaignConfig`."""
     try:
-        return CampaignConfig.model_validate(_merge(data, overrides or {}))
+        return CampaignConfig.model_validate(merge_overrides(data, overrides or {}))
     except ValidationError as exc:
         raise EvoError(f"bad config: {_describe(exc)}") from None

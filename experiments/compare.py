@@ -36,7 +36,7 @@ from stats import bootstrap_ci, mean_pairwise_distance, paired_test, vendi_score
 
 from archives import CampaignStore
 from evo.campaign import Campaign
-from evo.config import load_config
+from evo.config import load_config, merge_overrides, parse_overrides
 from evo.descriptor import Embedder
 from evo.export import exact_dedup, near_dedup
 from evo.llm import load_from_config
@@ -64,8 +64,9 @@ def iterations_for(cfg, samples: int | None) -> int:
 
 
 def run_arm(config_path: str, arm: str, seed: int, iterations: int, out: Path, generator,
-            embedder: Embedder) -> dict:
-    cfg = load_config(config_path, {"seed": seed, "strategy": ARMS[arm], "iterations": iterations})
+            embedder: Embedder, shared: dict | None = None) -> dict:
+    overrides = merge_overrides(shared or {}, {"seed": seed, "strategy": ARMS[arm], "iterations": iterations})
+    cfg = load_config(config_path, overrides)
     shutil.rmtree(out, ignore_errors=True)
     campaign = Campaign(cfg, out, generator=generator, embedder=embedder)
     try:
@@ -105,10 +106,10 @@ def final_data(campaign: Campaign, embedder: Embedder, seed: int) -> dict:
             "shown_elites": pick(elites), "shown_kept": pick(kept)}
 
 
-def command(config: str, arm: str, iterations: int) -> str:
-    sets = " ".join(f"--set strategy.{k}={v}" for k, v in ARMS[arm].items())
+def command(config: str, arm: str, iterations: int, shared: list[str], tag: str) -> str:
+    sets = " ".join([f"--set '{s}'" for s in shared] + [f"--set strategy.{k}={v}" for k, v in ARMS[arm].items()])
     return (f"evo run --config {config} --set seed=S {sets} --set iterations={iterations} "
-            f"--out runs/compare/{arm}-S")
+            f"--out runs/compare/{tag}/{arm}-S")
 
 
 def ci(values: list[float], fmt: str, scale: float = 1.0) -> str:
@@ -118,6 +119,7 @@ def ci(values: list[float], fmt: str, scale: float = 1.0) -> str:
 
 
 def write_results(results: list[dict], domain: str, args: argparse.Namespace, res_dir: Path) -> None:
+    """``domain`` here is the results' name: the domain, plus ``_TAG`` for a ``--tag`` variant."""
     arms = [a for a in ARMS if any(r["arm"] == a for r in results)]
     seeds = sorted({r["seed"] for r in results})
     by = {(r["arm"], r["seed"]): r for r in results}
@@ -129,7 +131,9 @@ def write_results(results: list[dict], domain: str, args: argparse.Namespace, re
         f"Machine: {os.cpu_count()} cores, {cpu_model()}, flags: {cpu_flags()}; load average after: "
         f"{load_average()}. Date: {date.today().isoformat()}.", "",
         f"Command: `python experiments/compare.py --config {config} --samples {results[0]['samples']} "
-        f"--seeds {' '.join(map(str, seeds))}`", "",
+        f"--seeds {' '.join(map(str, seeds))}"
+        + "".join(f" --set '{s}'" for s in args.set) + (f" --tag {args.tag}" if args.tag else "") + "`", "",
+        *([f"Every arm with: {', '.join(f'`{s}`' for s in args.set)}.", ""] if args.set else []),
         f"{len(seeds)} seeds per arm; every arm generates {results[0]['samples']} samples ({iters} iterations) "
         "with the same model into the same archive. Mean [95% bootstrap interval over seeds]. "
         "*QD gained*: QD-score at the end minus the seed archive's. *vs best-of-N*: mean per-seed "
@@ -161,11 +165,11 @@ def write_results(results: list[dict], domain: str, args: argparse.Namespace, re
             f"| {np.mean(col['distinct_exact']):.1f} / {np.mean(col['distinct']):.1f} "
             f"| {ci(col['mean_distance'], '.3f')} | {ci(col['vendi'], '.1f')} | {np.mean(col['wall_s']):.0f} |")
     lines += ["", "One command per row (S = seed):", ""]
-    lines += [f"- {arm}: `{command(config, arm, iters)}`" for arm in arms]
+    lines += [f"- {arm}: `{command(config, arm, iters, args.set, domain)}`" for arm in arms]
     lines += ["", f"![QD-score gained against samples](compare_{domain}.png)", ""]
     (res_dir / f"compare_{domain}.md").write_text("\n".join(lines))
     plot_curves(results, arms, domain, res_dir / f"compare_{domain}.png")
-    if domain == "text_feedback" and (("map_elites", seeds[0]) in by and (BASELINE, seeds[0]) in by):
+    if domain.startswith("text_feedback") and (("map_elites", seeds[0]) in by and (BASELINE, seeds[0]) in by):
         write_samples(by["map_elites", seeds[0]], by[BASELINE, seeds[0]], res_dir / f"compare_{domain}_samples.md")
     print("\n".join(lines))
 
@@ -216,9 +220,13 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "runs" / "compare"))
     ap.add_argument("--results", default=str(ROOT / "experiments" / "results"))
     ap.add_argument("--fresh", action="store_true", help="forget finished runs in the results file")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="config override for every arm (e.g. the operator mix); use with --tag")
+    ap.add_argument("--tag", default="", help="names this variant's results: compare_<domain>_<tag>.*")
     args = ap.parse_args()
-    base = load_config(args.config)
-    domain, iterations = base.domain, iterations_for(base, args.samples)
+    shared = parse_overrides(args.set)
+    base = load_config(args.config, shared)
+    domain, iterations = base.domain + (f"_{args.tag}" if args.tag else ""), iterations_for(base, args.samples)
     res_dir = Path(args.results)
     res_dir.mkdir(parents=True, exist_ok=True)
     path = res_dir / f"compare_{domain}.json"
@@ -230,7 +238,8 @@ def main() -> None:
         generator, embedder = load_from_config(base), Embedder(base.descriptor.embedder)
     t0 = time.time()
     for seed, arm in todo:
-        r = run_arm(args.config, arm, seed, iterations, Path(args.out) / domain / f"{arm}-{seed}", generator, embedder)
+        r = run_arm(args.config, arm, seed, iterations, Path(args.out) / domain / f"{arm}-{seed}", generator,
+                    embedder, shared)
         results.append(r)
         path.write_text(json.dumps(results, indent=1))
         print(json.dumps({k: v for k, v in r.items() if k not in ("curve", "shown_elites", "shown_kept")}), flush=True)
