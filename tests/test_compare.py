@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -45,3 +46,24 @@ def test_compare_runs_every_arm_and_seed_and_writes_table_and_plot(tmp_path):
     # resumable: a second invocation finds every run done and only rewrites the table
     again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
     assert again.returncode == 0 and "0 runs in" in again.stdout and f"{2 * len(arms)} were already done" in again.stdout
+
+
+def test_set_applies_to_every_arm_and_tag_names_the_results(tmp_path):
+    cfg = {"name": "cmp", "domain": "p3", "domain_options": {"solve_attempts": 1}, "max_seeds": 6,
+           "iterations": 1, "prompts_per_iteration": 4, "samples_per_prompt": 2,
+           "generator": {"backend": "scripted-stand-in", "model": "tests.conftest:scripted_p3"}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    cmd = [sys.executable, str(ROOT / "experiments" / "compare.py"), "--config", str(tmp_path / "c.yaml"),
+           "--seeds", "0", "--samples", "16", "--arms", "plain", "map_elites",
+           "--set", "operators.weights={lmx: 0, mutation: 1, scratch: 0}", "--tag", "mut",
+           "--out", str(tmp_path / "runs"), "--results", str(tmp_path / "res")]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert res.returncode == 0, res.stderr[-2000:]
+    table = (tmp_path / "res" / "compare_p3_mut.md").read_text()
+    assert "--tag mut" in table and "--set 'operators.weights={lmx: 0, mutation: 1, scratch: 0}'" in table
+    assert not (tmp_path / "res" / "compare_p3.json").exists()  # the untagged results are untouched
+    for arm in ("plain", "map_elites"):
+        db = sqlite3.connect(tmp_path / "runs" / "p3_mut" / f"{arm}-0" / "campaign.sqlite")
+        ops = {op for (op,) in db.execute("SELECT DISTINCT operator FROM candidates WHERE is_seed = 0")}
+        assert ops == {"mutation"}  # the override reached every arm's campaign
