@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -437,7 +438,7 @@ try:
 except OSError:
     pass
 found["env"] = sorted(os.environ)
-subprocess.Popen(["sleep", "300"], start_new_session=True)
+subprocess.Popen(["sleep", {sleep!r}], start_new_session=True)
 print(found)
 """
 
@@ -453,7 +454,10 @@ def test_evo_sandbox_cli_on_a_machine_without_system_bwrap(tmp_path):
     listener.settimeout(0.2)
     repo = str(Path(__file__).resolve().parents[1])
     prog = tmp_path / "hostile.py"
-    prog.write_text(HOSTILE_FILE.format(repo=repo, port=listener.getsockname()[1]))
+    # a duration no other process on the machine uses, so the leak check below finds only this
+    # program's sleeper (a bare "sleep 300" matched someone's shell command once)
+    sleep = f"300.{uuid.uuid4().int % 10**9:09d}"
+    prog.write_text(HOSTILE_FILE.format(repo=repo, port=listener.getsockname()[1], sleep=sleep))
     env = {**os.environ, "PATH": path_without_bwrap(), "EVO_TEST_API_KEY": SECRET}
     env.pop("EVO_SANDBOX_ISOLATION", None)
     evo = [sys.executable, "-c", "from evo.cli import main; main()"]
@@ -472,7 +476,7 @@ def test_evo_sandbox_cli_on_a_machine_without_system_bwrap(tmp_path):
         listener.accept()
     listener.close()
     assert not [p for p in descendants(os.getpid()) if _comm(p) == "sleep"]
-    sleepers = subprocess.run(["pgrep", "-f", "^sleep 300$"], capture_output=True, text=True)
+    sleepers = subprocess.run(["pgrep", "-f", f"^sleep {sleep}$"], capture_output=True, text=True)
     assert sleepers.stdout.strip() == "", [_describe_pid(int(p)) for p in sleepers.stdout.split()]
 
 
