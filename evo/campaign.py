@@ -230,7 +230,7 @@ class Campaign:
                                  parents=prompt.parents, verdict="pending", prompt=prompt.text,
                                  completion=s.text, num_tokens=s.num_tokens)
                 try:
-                    cand.item = self.domain.parse(self.domain.open_prefix + s.text)
+                    cand.item = self.domain.parse(self.domain.open_prefix + prompt.stem + s.text)
                 except ParseError as exc:
                     cand.verdict, cand.reason = "parse_error", str(exc)
                 cands.append(cand)

@@ -71,7 +71,7 @@ class PipelineConfig(_Strict):
 class OperatorConfig(_Strict):
     """How often each operator builds a prompt, and how many parents it shows."""
 
-    weights: dict[Literal["lmx", "mutation", "scratch"], float] = {
+    weights: dict[Literal["lmx", "mutation", "scratch", "continuation"], float] = {
         "lmx": 0.5, "mutation": 0.3, "scratch": 0.2}
     parents: int = Field(3, gt=0)
 

@@ -25,7 +25,7 @@ COLUMNS = {
     "fitness": "fitness the campaign gave the item", "fitness_parts": "its parts, as a JSON object",
     "measures": "archive measures (descriptor coordinates)", "cell": "archive cell index",
     "is_seed": "true for seed items (not generated)", "iteration": "campaign iteration that made it",
-    "operator": "operator that made it (seed, lmx, mutation, scratch)",
+    "operator": "operator that made it (seed, lmx, mutation, scratch, continuation)",
     "parents": "candidate ids of its parents (lineage)",
     "generator_version": "generator version (fine-tuning round) that made it",
     "item": "the full item, as JSON",

@@ -44,7 +44,8 @@ def pairs_of(run: Path) -> tuple[dict[str, list], np.ndarray]:
         parents = [where[p] for p in c.parents if p in where]
         if c.is_seed or not parents:
             continue
-        at = parents[0] if c.operator == "mutation" else np.mean(parents, axis=0)
+        # mutation and continuation children descend from their first parent; lmx mixes all
+        at = parents[0] if c.operator in ("mutation", "continuation") else np.mean(parents, axis=0)
         row = (at, where[c.id], c.add_status == NEW_CELL)
         groups[c.operator].append(row)
         if c.operator == "mutation":
