@@ -11,11 +11,12 @@ only in ``strategy`` (see :mod:`evo.strategy`). One row is one command:
 --set iterations=I``. Each finished run is appended to
 ``experiments/results/compare_<domain>.json`` at once, so a killed invocation resumes where it
 stopped. Written per domain: ``compare_<domain>.md`` (mean and 95% bootstrap interval over
-seeds, a paired test of every arm against best-of-N on the same seeds, diversity of each arm's
+seeds, a paired test of every arm against best-of-N and against the best baseline on the same
+seeds, diversity of each arm's
 data: mean pairwise embedding distance, Vendi score, distinct items after exact and near
 dedup), ``compare_<domain>.png`` (QD-score gained against samples, band: 95% bootstrap
 interval of the mean over seeds) and, for text_feedback, ``compare_<domain>_samples.md``
-(10 archive elites beside 10 best-of-N picks, for reading).
+(10 elites of the best MAP-Elites arm beside 10 best-of-N picks, for reading).
 """
 
 from __future__ import annotations
@@ -106,9 +107,14 @@ def final_data(campaign: Campaign, embedder: Embedder, seed: int) -> dict:
             "shown_elites": pick(elites), "shown_kept": pick(kept)}
 
 
+def set_flags(overrides: list[str]) -> str:
+    """``--set`` flags as a shell command line takes them (quoted: values may hold spaces)."""
+    return "".join(f" --set '{s}'" for s in overrides)
+
+
 def command(config: str, arm: str, iterations: int, shared: list[str], tag: str) -> str:
-    sets = " ".join([f"--set '{s}'" for s in shared] + [f"--set strategy.{k}={v}" for k, v in ARMS[arm].items()])
-    return (f"evo run --config {config} --set seed=S {sets} --set iterations={iterations} "
+    sets = set_flags(shared) + "".join(f" --set strategy.{k}={v}" for k, v in ARMS[arm].items())
+    return (f"evo run --config {config} --set seed=S{sets} --set iterations={iterations} "
             f"--out runs/compare/{tag}/{arm}-S")
 
 
@@ -125,42 +131,39 @@ def write_results(results: list[dict], domain: str, args: argparse.Namespace, re
     by = {(r["arm"], r["seed"]): r for r in results}
     config = os.path.relpath(args.config, ROOT)
     iters = results[0]["iterations"]
-    base_gain = {s: by[BASELINE, s]["gain"] for s in seeds if (BASELINE, s) in by}
+    baselines = [a for a in arms if a in ("plain", "best_of_n", "novelty")]
+    mean_gain = {a: np.mean([by[a, s]["gain"] for s in seeds if (a, s) in by]) for a in arms}
+    best = max(baselines, key=mean_gain.get, default=None)
     lines = [
         f"# MAP-Elites against the baselines: {domain}", "",
         f"Machine: {os.cpu_count()} cores, {cpu_model()}, flags: {cpu_flags()}; load average after: "
         f"{load_average()}. Date: {date.today().isoformat()}.", "",
         f"Command: `python experiments/compare.py --config {config} --samples {results[0]['samples']} "
         f"--seeds {' '.join(map(str, seeds))}"
-        + "".join(f" --set '{s}'" for s in args.set) + (f" --tag {args.tag}" if args.tag else "") + "`", "",
+        + set_flags(args.set) + (f" --tag {args.tag}" if args.tag else "") + "`", "",
         *([f"Every arm with: {', '.join(f'`{s}`' for s in args.set)}.", ""] if args.set else []),
         f"{len(seeds)} seeds per arm; every arm generates {results[0]['samples']} samples ({iters} iterations) "
         "with the same model into the same archive. Mean [95% bootstrap interval over seeds]. "
         "*QD gained*: QD-score at the end minus the seed archive's. *vs best-of-N*: mean per-seed "
         "difference in QD gained, wins/losses over seeds, exact paired sign-flip p (with 3 seeds the "
         "smallest possible p is 0.25), Wilcoxon p from 5 seeds up. *×best baseline*: the arm's mean gain "
-        "over the best baseline arm's (plain, best-of-N, novelty). Diversity is measured on each arm's "
+        f"over the best baseline arm's (plain, best-of-N, novelty; here: {best or 'none run'}); *vs best "
+        "baseline*: the same paired test against that arm. Diversity is measured on each arm's "
         f"kept non-seed data: distinct after exact and near (cosine > {NEAR_DUP}) dedup, mean pairwise "
         "cosine distance, Vendi score (effective number of distinct items).", "",
-        "| arm | QD gained | ×best baseline | vs best-of-N | coverage | valid rate | max fitness "
-        "| kept | distinct (exact / near) | mean distance | Vendi | wall s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| arm | QD gained | ×best baseline | vs best-of-N | vs best baseline | coverage | valid rate "
+        "| max fitness | kept | distinct (exact / near) | mean distance | Vendi | wall s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    baselines = [a for a in arms if a in ("plain", "best_of_n", "novelty")]
-    best_base = max((np.mean([by[a, s]["gain"] for s in seeds if (a, s) in by]) for a in baselines), default=0.0)
+    best_base = mean_gain[best] if best else 0.0
     for arm in arms:
         rs = [by[arm, s] for s in seeds if (arm, s) in by]
         col = {k: [r[k] for r in rs] for k in ("gain", "coverage", "valid_rate", "obj_max", "kept",
                                                "distinct_exact", "distinct", "mean_distance", "vendi", "wall_s")}
         ratio = f"{np.mean(col['gain']) / best_base:.2f}" if best_base > 0 else "-"
-        vs = "-"
-        paired = [s for s in seeds if (arm, s) in by and s in base_gain]
-        if arm != BASELINE and paired:
-            t = paired_test([by[arm, s]["gain"] for s in paired], [base_gain[s] for s in paired])
-            vs = (f"{t['mean_diff']:+.2f} ({t['wins']}/{t['losses']}, p={t['p_perm']:.2f}"
-                  + (f", W p={t['p_wilcoxon']:.3f}" if t["p_wilcoxon"] is not None else "") + ")")
         lines.append(
-            f"| {arm} | {ci(col['gain'], '.2f')} | {ratio} | {vs} | {ci(col['coverage'], '.1f', 100)}% "
+            f"| {arm} | {ci(col['gain'], '.2f')} | {ratio} | {versus(by, arm, BASELINE, seeds)} "
+            f"| {versus(by, arm, best, seeds)} | {ci(col['coverage'], '.1f', 100)}% "
             f"| {ci(col['valid_rate'], '.1f', 100)}% | {np.mean(col['obj_max']):.2f} | {np.mean(col['kept']):.1f} "
             f"| {np.mean(col['distinct_exact']):.1f} / {np.mean(col['distinct']):.1f} "
             f"| {ci(col['mean_distance'], '.3f')} | {ci(col['vendi'], '.1f')} | {np.mean(col['wall_s']):.0f} |")
@@ -169,9 +172,21 @@ def write_results(results: list[dict], domain: str, args: argparse.Namespace, re
     lines += ["", f"![QD-score gained against samples](compare_{domain}.png)", ""]
     (res_dir / f"compare_{domain}.md").write_text("\n".join(lines))
     plot_curves(results, arms, domain, res_dir / f"compare_{domain}.png")
-    if domain.startswith("text_feedback") and (("map_elites", seeds[0]) in by and (BASELINE, seeds[0]) in by):
-        write_samples(by["map_elites", seeds[0]], by[BASELINE, seeds[0]], res_dir / f"compare_{domain}_samples.md")
+    evolved = max((a for a in arms if a.startswith("map_elites")), key=mean_gain.get, default=None)
+    if domain.startswith("text_feedback") and evolved and (BASELINE, seeds[0]) in by and (evolved, seeds[0]) in by:
+        write_samples(by[evolved, seeds[0]], by[BASELINE, seeds[0]], res_dir / f"compare_{domain}_samples.md")
     print("\n".join(lines))
+
+
+def versus(by: dict, arm: str, other: str | None, seeds: list[int]) -> str:
+    """The paired test of ``arm``'s QD gain against ``other``'s on the seeds both ran; "-" when
+    there is none (no such arm, or it is the arm itself)."""
+    paired = [s for s in seeds if (arm, s) in by and (other, s) in by]
+    if other is None or arm == other or not paired:
+        return "-"
+    t = paired_test([by[arm, s]["gain"] for s in paired], [by[other, s]["gain"] for s in paired])
+    return (f"{t['mean_diff']:+.2f} ({t['wins']}/{t['losses']}, p={t['p_perm']:.2f}"
+            + (f", W p={t['p_wilcoxon']:.3f}" if t["p_wilcoxon"] is not None else "") + ")")
 
 
 def plot_curves(results: list[dict], arms: list[str], domain: str, out: Path) -> None:
@@ -204,7 +219,7 @@ def write_samples(elite_run: dict, bon_run: dict, out: Path) -> None:
     a, b = elite_run["shown_elites"], bon_run["shown_kept"]
     lines = [f"# Hand-check sample (seed {elite_run['seed']}): {SHOWN} archive elites beside {SHOWN} "
              "best-of-N picks", "", "Seeded random picks from each arm's non-seed data, not the best ones.", "",
-             "| # | MAP-Elites archive elite | best-of-N pick |", "|---|---|---|"]
+             f"| # | {elite_run['arm']} archive elite | best-of-N pick |", "|---|---|---|"]
     for i in range(max(len(a), len(b))):
         lines.append(f"| {i + 1} | {cell(a[i] if i < len(a) else None)} | {cell(b[i] if i < len(b) else None)} |")
     out.write_text("\n".join(lines) + "\n")

@@ -67,3 +67,30 @@ def test_set_applies_to_every_arm_and_tag_names_the_results(tmp_path):
         db = sqlite3.connect(tmp_path / "runs" / "p3_mut" / f"{arm}-0" / "campaign.sqlite")
         ops = {op for (op,) in db.execute("SELECT DISTINCT operator FROM candidates WHERE is_seed = 0")}
         assert ops == {"mutation"}  # the override reached every arm's campaign
+
+
+def test_the_table_tests_every_arm_against_the_best_baseline_as_well_as_best_of_n(tmp_path):
+    """Where plain beats best-of-N, beating best-of-N proves little: the table pairs every arm
+    with the strongest baseline too, seed by seed."""
+    import argparse
+
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from compare import write_results
+
+    gains = {"map_elites_sparse": [20.0, 21.0, 19.0], "plain": [15.0, 16.0, 17.0], "best_of_n": [10.0, 9.0, 11.0]}
+    results = [{"arm": arm, "seed": s, "gain": g, "iterations": 4, "samples": 64, "coverage": 0.3,
+                "valid_rate": 0.9, "obj_max": 0.6, "kept": 50, "distinct_exact": 40, "distinct": 30,
+                "mean_distance": 0.8, "vendi": 20.0, "wall_s": 1.0, "curve": [[0, 0.0], [64, g]],
+                "shown_elites": [], "shown_kept": []}
+               for arm, gs in gains.items() for s, g in zip((3, 4, 5), gs)]
+    args = argparse.Namespace(config=str(ROOT / "experiments" / "text_feedback_cpu.yaml"), set=[], tag="")
+    write_results(results, "text_feedback", args, tmp_path)
+    rows = {line.split(" | ")[0].strip("| "): line.split(" | ")
+            for line in (tmp_path / "compare_text_feedback.md").read_text().splitlines() if line.startswith("| ")}
+    assert "here: plain" in (tmp_path / "compare_text_feedback.md").read_text()
+    sparse, plain = rows["map_elites_sparse"], rows["plain"]
+    assert sparse[2] == "1.25"  # 20 / 16: against plain, the best baseline, not best-of-N
+    assert sparse[3].startswith("+10.00 (3/0") and sparse[4].startswith("+4.00 (3/0")
+    assert plain[3].startswith("+6.00 (3/0") and plain[4] == "-"  # no test of an arm against itself
+    samples = (tmp_path / "compare_text_feedback_samples.md").read_text()
+    assert "map_elites_sparse archive elite" in samples
