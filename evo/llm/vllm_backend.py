@@ -33,6 +33,9 @@ Sleep mode (GPU): with ``sleep_mode`` the engine is started with ``enable_sleep_
 :meth:`sleep` frees its GPU memory (weights offloaded to CPU RAM, KV cache dropped) while a
 fine-tune round trains on the same GPU; :meth:`wake_up` restores it. vLLM's CPU platform has
 no sleep mode: there both are no-ops (training and the engine share RAM, nothing to hand over).
+
+A plain ``kill`` of a script holding an engine used to leave the engine's processes running:
+see :func:`exit_cleanly_on_sigterm`.
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +106,24 @@ def adapter_rank(path: str | Path) -> int:
         return int(json.loads(config.read_text())["r"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise EvoError(f"{path} is not a PEFT LoRA adapter folder (adapter_config.json: {exc})") from None
+
+
+def exit_cleanly_on_sigterm() -> None:
+    """Makes SIGTERM end the program through ``SystemExit`` (status 143) when it still has the
+    default action, from the main thread.
+
+    SIGTERM's default action ends the interpreter without running finalizers, and only vLLM's
+    finalizers stop its engine-core and worker processes: ``kill`` of a script holding an
+    engine left ``VLLM::EngineCore`` and ``VLLM::Worker`` running, adopted by init, holding
+    the model's memory and CPU. A program that handles SIGTERM itself (the evo CLI's "finish
+    the batch, then stop") keeps its handler."""
+    if (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL):
+        signal.signal(signal.SIGTERM, _exit_143)
+
+
+def _exit_143(signum: int, frame: Any) -> None:
+    sys.exit(128 + signal.SIGTERM)
 
 
 class VLLMGenerator:
@@ -171,6 +195,7 @@ class VLLMGenerator:
         options.update(engine or {})
         # seeds on CPU only where no prefill is chunked (module docstring)
         self.seeded = not self.on_cpu or options["max_num_batched_tokens"] >= whole
+        exit_cleanly_on_sigterm()
         try:
             self.engine = vllm.LLM(**options)
         except (OSError, ValueError, RuntimeError) as exc:
