@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import textwrap
-from pathlib import Path
 
 import pytest
 
 from evo.llm import vllm_llvmlite_guard
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.vllm_fixtures import engine_script
 
 
 def test_guard_gives_llvmlites_library_handle_a_dict_for_vars():
@@ -36,20 +33,12 @@ def test_guard_does_nothing_without_llvmlite(monkeypatch):
 @pytest.mark.vllm
 def test_engine_starts_under_a_main_module_that_imports_archives(tmp_path):
     pytest.importorskip("vllm", reason="vLLM's CPU build is missing (make install puts it in .venv)")
-    script = tmp_path / "main_with_archives.py"
-    script.write_text(textwrap.dedent(f"""
-        import sys
-        sys.path.insert(0, {str(ROOT)!r})
-        import archives  # noqa: F401  (pyribs -> numpy_groupies -> numba -> llvmlite)
-
-        if __name__ == "__main__":
-            from evo.llm import SamplingParams, load_generator
-            from tests.vllm_fixtures import MODEL
-            gen = load_generator("vllm", MODEL, batch_size=2, device="auto", dtype="auto",
-                                 engine={{"max_model_len": 256}})
-            out = gen.generate(["def f(x):"], SamplingParams(n=1, max_new_tokens=4))
-            print("GENERATED", out[0][0].num_tokens)
-    """))
+    script = engine_script(tmp_path / "main_with_archives.py",
+                           imports="import archives  # noqa: F401  (pyribs -> numpy_groupies -> numba -> llvmlite)",
+                           then="""
+                               out = gen.generate(["def f(x):"], SamplingParams(n=1, max_new_tokens=4))
+                               print("GENERATED", out[0][0].num_tokens)
+                           """)
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
                           cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]

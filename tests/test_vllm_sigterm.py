@@ -10,15 +10,13 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
 from evo.llm.vllm_backend import exit_cleanly_on_sigterm
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.vllm_fixtures import engine_script
 
 
 def session_processes(sid: int) -> list[str]:
@@ -50,19 +48,11 @@ def test_a_program_with_its_own_sigterm_handler_keeps_it():
 @pytest.mark.vllm
 def test_kill_stops_the_engine_processes_too(tmp_path):
     pytest.importorskip("vllm", reason="vLLM's CPU build is missing (make install puts it in .venv)")
-    script = tmp_path / "holds_an_engine.py"
-    script.write_text(textwrap.dedent(f"""
-        import sys, time
-        sys.path.insert(0, {str(ROOT)!r})
-
-        if __name__ == "__main__":
-            from evo.llm import load_generator
-            from tests.vllm_fixtures import MODEL
-            gen = load_generator("vllm", MODEL, batch_size=2, device="auto", dtype="auto",
-                                 engine={{"max_model_len": 256}})
-            print("READY", flush=True)
-            time.sleep(300)
-    """))
+    script = engine_script(tmp_path / "holds_an_engine.py", then="""
+        import time
+        print("READY", flush=True)
+        time.sleep(300)
+    """)
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             text=True, cwd=tmp_path, start_new_session=True)
     try:

@@ -7,6 +7,7 @@ greedy outputs is visible, not a matter of sampling noise."""
 from __future__ import annotations
 
 import os
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,24 @@ MODEL = "smollm2-135m"
 PROMPT = "def f(x: int) -> bool:\n    return"
 MARKER = " 'evolved' in str(x)  # EVOLVED"
 LORA_R = 8
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def engine_script(path: Path, *, imports: str = "", then: str = "") -> Path:
+    """Writes a script that runs ``imports`` at its top, then (under the ``__main__`` guard a
+    vLLM engine needs) starts a small CPU engine as ``gen`` and runs ``then``."""
+    path.write_text(textwrap.dedent("""
+        import sys
+        sys.path.insert(0, {root!r})
+        {imports}
+
+        if __name__ == "__main__":
+            from evo.llm import SamplingParams, load_generator
+            from tests.vllm_fixtures import MODEL
+            gen = load_generator("vllm", MODEL, batch_size=2, device="auto", dtype="auto",
+                                 engine={{"max_model_len": 256}})
+    """).format(root=str(ROOT), imports=imports) + textwrap.indent(textwrap.dedent(then).strip(), " " * 4) + "\n")
+    return path
 
 
 @pytest.fixture(scope="session")
