@@ -68,10 +68,13 @@ class PipelineConfig(_Strict):
     staleness: Literal[0, 1] = 0
 
 
+OperatorName = Literal["lmx", "mutation", "scratch", "continuation"]  # evo.operators builds each
+
+
 class OperatorConfig(_Strict):
     """How often each operator builds a prompt, and how many parents it shows."""
 
-    weights: dict[Literal["lmx", "mutation", "scratch", "continuation"], float] = {
+    weights: dict[OperatorName, float] = {
         "lmx": 0.5, "mutation": 0.3, "scratch": 0.2}
     parents: int = Field(3, gt=0)
 

@@ -14,14 +14,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 
+from evo.config import OperatorName
 from evo.domain import Domain
 
 Parent = tuple[int, dict[str, Any]]  # (candidate id, item)
-OPERATORS = ("lmx", "mutation", "scratch", "continuation")
+OPERATORS: tuple[str, ...] = get_args(OperatorName)  # the config accepts exactly these names
 STEM_SHARE = (0.3, 0.7)  # continuation: the share of the parent's text kept, drawn uniformly
 
 
