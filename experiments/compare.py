@@ -142,7 +142,7 @@ def write_results(results: list[dict], domain: str, args: argparse.Namespace, re
         f"--seeds {' '.join(map(str, seeds))}"
         + set_flags(args.set) + (f" --tag {args.tag}" if args.tag else "") + "`", "",
         *([f"Every arm with: {', '.join(f'`{s}`' for s in args.set)}.", ""] if args.set else []),
-        f"{len(seeds)} seeds per arm; every arm generates {results[0]['samples']} samples ({iters} iterations) "
+        f"{len(seeds)} seeds per arm (an arm that ran fewer names its seeds); every arm generates {results[0]['samples']} samples ({iters} iterations) "
         "with the same model into the same archive. Mean [95% bootstrap interval over seeds]. "
         "*QD gained*: QD-score at the end minus the seed archive's. *vs best-of-N*: mean per-seed "
         "difference in QD gained, wins/losses over seeds, exact paired sign-flip p (with 3 seeds the "
@@ -162,7 +162,8 @@ def write_results(results: list[dict], domain: str, args: argparse.Namespace, re
                                                "distinct_exact", "distinct", "mean_distance", "vendi", "wall_s")}
         ratio = f"{np.mean(col['gain']) / best_base:.2f}" if best_base > 0 else "-"
         lines.append(
-            f"| {arm} | {ci(col['gain'], '.2f')} | {ratio} | {versus(by, arm, BASELINE, seeds)} "
+            f"| {arm}{'' if len(rs) == len(seeds) else ' (seeds ' + ', '.join(str(r['seed']) for r in rs) + ')'} "
+            f"| {ci(col['gain'], '.2f')} | {ratio} | {versus(by, arm, BASELINE, seeds)} "
             f"| {versus(by, arm, best, seeds)} | {ci(col['coverage'], '.1f', 100)}% "
             f"| {ci(col['valid_rate'], '.1f', 100)}% | {np.mean(col['obj_max']):.2f} | {np.mean(col['kept']):.1f} "
             f"| {np.mean(col['distinct_exact']):.1f} / {np.mean(col['distinct']):.1f} "

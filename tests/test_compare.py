@@ -94,3 +94,24 @@ def test_the_table_tests_every_arm_against_the_best_baseline_as_well_as_best_of_
     assert plain[3].startswith("+6.00 (3/0") and plain[4] == "-"  # no test of an arm against itself
     samples = (tmp_path / "compare_text_feedback_samples.md").read_text()
     assert "map_elites_sparse archive elite" in samples
+
+
+def test_an_arm_that_ran_fewer_seeds_names_them_and_is_paired_only_on_those(tmp_path):
+    """A fix arm run on two of three seeds must not pass for a three-seed result."""
+    import argparse
+
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from compare import write_results
+
+    gains = {"map_elites_curiosity": [20.0, 21.0], "plain": [15.0, 16.0, 30.0]}
+    results = [{"arm": arm, "seed": s, "gain": g, "iterations": 4, "samples": 64, "coverage": 0.3,
+                "valid_rate": 0.9, "obj_max": 0.6, "kept": 50, "distinct_exact": 40, "distinct": 30,
+                "mean_distance": 0.8, "vendi": 20.0, "wall_s": 1.0, "curve": [[0, 0.0], [64, g]],
+                "shown_elites": [], "shown_kept": []}
+               for arm, gs in gains.items() for s, g in zip((0, 1, 2), gs)]
+    args = argparse.Namespace(config=str(ROOT / "experiments" / "p3_cpu.yaml"), set=[], tag="")
+    write_results(results, "p3", args, tmp_path)
+    rows = {line.split(" | ")[0].strip("| "): line.split(" | ")
+            for line in (tmp_path / "compare_p3.md").read_text().splitlines() if line.startswith("| ")}
+    assert "map_elites_curiosity (seeds 0, 1)" in rows and "plain" in rows
+    assert rows["map_elites_curiosity (seeds 0, 1)"][4].startswith("+5.00 (2/0")  # seed 2 left out of the pair
