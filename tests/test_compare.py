@@ -103,7 +103,7 @@ def test_an_arm_that_ran_fewer_seeds_names_them_and_is_paired_only_on_those(tmp_
     sys.path.insert(0, str(ROOT / "experiments"))
     from compare import write_results
 
-    gains = {"map_elites_curiosity": [20.0, 21.0], "plain": [15.0, 16.0, 30.0]}
+    gains = {"map_elites_curiosity": [20.0, 21.0], "plain": [15.0, 16.0, 30.0], "best_of_n": [40.0]}
     results = [{"arm": arm, "seed": s, "gain": g, "iterations": 4, "samples": 64, "coverage": 0.3,
                 "valid_rate": 0.9, "obj_max": 0.6, "kept": 50, "distinct_exact": 40, "distinct": 30,
                 "mean_distance": 0.8, "vendi": 20.0, "wall_s": 1.0, "curve": [[0, 0.0], [64, g]],
@@ -115,3 +115,5 @@ def test_an_arm_that_ran_fewer_seeds_names_them_and_is_paired_only_on_those(tmp_
             for line in (tmp_path / "compare_p3.md").read_text().splitlines() if line.startswith("| ")}
     assert "map_elites_curiosity (seeds 0, 1)" in rows and "plain" in rows
     assert rows["map_elites_curiosity (seeds 0, 1)"][4].startswith("+5.00 (2/0")  # seed 2 left out of the pair
+    assert "best_of_n (seeds 0)" in rows
+    assert "here: plain" in (tmp_path / "compare_p3.md").read_text()  # not best-of-N's one lucky seed
