@@ -69,24 +69,30 @@ def test_set_applies_to_every_arm_and_tag_names_the_results(tmp_path):
         assert ops == {"mutation"}  # the override reached every arm's campaign
 
 
-def test_the_table_tests_every_arm_against_the_best_baseline_as_well_as_best_of_n(tmp_path):
-    """Where plain beats best-of-N, beating best-of-N proves little: the table pairs every arm
-    with the strongest baseline too, seed by seed."""
+def table_of(gains: dict[str, list[float]], seeds: tuple[int, ...], domain: str, tmp_path: Path) -> dict:
+    """compare.py's table for made-up per-seed gains (an arm with fewer gains ran the first seeds
+    only), as {arm cell: the row's cells}."""
     import argparse
 
     sys.path.insert(0, str(ROOT / "experiments"))
     from compare import write_results
 
-    gains = {"map_elites_sparse": [20.0, 21.0, 19.0], "plain": [15.0, 16.0, 17.0], "best_of_n": [10.0, 9.0, 11.0]}
     results = [{"arm": arm, "seed": s, "gain": g, "iterations": 4, "samples": 64, "coverage": 0.3,
                 "valid_rate": 0.9, "obj_max": 0.6, "kept": 50, "distinct_exact": 40, "distinct": 30,
                 "mean_distance": 0.8, "vendi": 20.0, "wall_s": 1.0, "curve": [[0, 0.0], [64, g]],
                 "shown_elites": [], "shown_kept": []}
-               for arm, gs in gains.items() for s, g in zip((3, 4, 5), gs)]
-    args = argparse.Namespace(config=str(ROOT / "experiments" / "text_feedback_cpu.yaml"), set=[], tag="")
-    write_results(results, "text_feedback", args, tmp_path)
-    rows = {line.split(" | ")[0].strip("| "): line.split(" | ")
-            for line in (tmp_path / "compare_text_feedback.md").read_text().splitlines() if line.startswith("| ")}
+               for arm, gs in gains.items() for s, g in zip(seeds, gs)]
+    args = argparse.Namespace(config=str(ROOT / "experiments" / f"{domain}_cpu.yaml"), set=[], tag="")
+    write_results(results, domain, args, tmp_path)
+    return {line.split(" | ")[0].strip("| "): line.split(" | ")
+            for line in (tmp_path / f"compare_{domain}.md").read_text().splitlines() if line.startswith("| ")}
+
+
+def test_the_table_tests_every_arm_against_the_best_baseline_as_well_as_best_of_n(tmp_path):
+    """Where plain beats best-of-N, beating best-of-N proves little: the table pairs every arm
+    with the strongest baseline too, seed by seed."""
+    gains = {"map_elites_sparse": [20.0, 21.0, 19.0], "plain": [15.0, 16.0, 17.0], "best_of_n": [10.0, 9.0, 11.0]}
+    rows = table_of(gains, (3, 4, 5), "text_feedback", tmp_path)
     assert "here: plain" in (tmp_path / "compare_text_feedback.md").read_text()
     sparse, plain = rows["map_elites_sparse"], rows["plain"]
     assert sparse[2] == "1.25"  # 20 / 16: against plain, the best baseline, not best-of-N
@@ -98,21 +104,8 @@ def test_the_table_tests_every_arm_against_the_best_baseline_as_well_as_best_of_
 
 def test_an_arm_that_ran_fewer_seeds_names_them_and_is_paired_only_on_those(tmp_path):
     """A fix arm run on two of three seeds must not pass for a three-seed result."""
-    import argparse
-
-    sys.path.insert(0, str(ROOT / "experiments"))
-    from compare import write_results
-
     gains = {"map_elites_curiosity": [20.0, 21.0], "plain": [15.0, 16.0, 30.0], "best_of_n": [40.0]}
-    results = [{"arm": arm, "seed": s, "gain": g, "iterations": 4, "samples": 64, "coverage": 0.3,
-                "valid_rate": 0.9, "obj_max": 0.6, "kept": 50, "distinct_exact": 40, "distinct": 30,
-                "mean_distance": 0.8, "vendi": 20.0, "wall_s": 1.0, "curve": [[0, 0.0], [64, g]],
-                "shown_elites": [], "shown_kept": []}
-               for arm, gs in gains.items() for s, g in zip((0, 1, 2), gs)]
-    args = argparse.Namespace(config=str(ROOT / "experiments" / "p3_cpu.yaml"), set=[], tag="")
-    write_results(results, "p3", args, tmp_path)
-    rows = {line.split(" | ")[0].strip("| "): line.split(" | ")
-            for line in (tmp_path / "compare_p3.md").read_text().splitlines() if line.startswith("| ")}
+    rows = table_of(gains, (0, 1, 2), "p3", tmp_path)
     assert "map_elites_curiosity (seeds 0, 1)" in rows and "plain" in rows
     assert rows["map_elites_curiosity (seeds 0, 1)"][4].startswith("+5.00 (2/0")  # seed 2 left out of the pair
     assert "best_of_n (seeds 0)" in rows
