@@ -25,11 +25,11 @@ from pathlib import Path
 
 import numpy as np
 from machine import cpu_flags, cpu_model
+from ribs.archives import AddStatus  # the add_status the campaign stores is pyribs' own
 
 from archives import CampaignStore
 
 ROOT = Path(__file__).resolve().parents[1]
-NEW_CELL = 2  # add_status of a child that filled an empty cell
 
 
 def pairs_of(run: Path) -> tuple[dict[str, list], np.ndarray]:
@@ -50,7 +50,7 @@ def pairs_of(run: Path) -> tuple[dict[str, list], np.ndarray]:
             continue
         # mutation and continuation children descend from their first parent; lmx mixes all
         at = parents[0] if c.operator in ("mutation", "continuation") else np.mean(parents, axis=0)
-        row = (at, where[c.id], c.add_status == NEW_CELL, bool(((where[c.id] < lo) | (where[c.id] > hi)).any()))
+        row = (at, where[c.id], c.add_status == AddStatus.NEW, bool(((where[c.id] < lo) | (where[c.id] > hi)).any()))
         groups[c.operator].append(row)
         if c.operator == "mutation":
             instruction = (c.prompt or "").rsplit("# Below: ", 1)[-1].split(".\n", 1)[0]

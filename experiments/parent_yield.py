@@ -22,11 +22,11 @@ from datetime import date
 from pathlib import Path
 
 from machine import cpu_flags, cpu_model
+from ribs.archives import AddStatus  # the add_status the campaign stores is pyribs' own
 
 from archives import CampaignStore
 
 ROOT = Path(__file__).resolve().parents[1]
-NEW_CELL = 2  # add_status of a child that filled an empty cell
 
 
 def fates(run: Path) -> dict[tuple[str, str], list[tuple[bool, bool, bool]]]:
@@ -42,7 +42,7 @@ def fates(run: Path) -> dict[tuple[str, str], list[tuple[bool, bool, bool]]]:
         if c.is_seed:
             continue
         kind = "seeds" if all(p in seeds for p in c.parents) else "evolved"
-        out[c.operator, kind].append((c.verdict == "valid", c.verdict == "duplicate", c.add_status == NEW_CELL))
+        out[c.operator, kind].append((c.verdict == "valid", c.verdict == "duplicate", c.add_status == AddStatus.NEW))
     return out
 
 
