@@ -83,13 +83,19 @@ def _token_ids(tokenizer: Any, words: tuple[str, ...]) -> list[int]:
     return sorted(ids)
 
 
-def yes_probability(llm: Any, prompts: list[str], *, chat: bool = True, batch_size: int = 8) -> list[float]:
+def yes_probability(llm: Any, prompts: list[str], *, chat: bool = True) -> list[float]:
     """P(yes) / (P(yes) + P(no)) for the next token after each judge prompt.
 
     Uses ``llm.yes_probability(prompts)`` when the backend has one, else the
     ``.model`` / ``.tokenizer`` of a transformers backend; any other backend (no
     logits) is a clear :class:`EvoError`. ``chat`` wraps each prompt in the
     tokenizer's chat template as a user turn.
+
+    Each prompt runs alone, unpadded: its score is a function of its own tokens, never of
+    its batch-mates'. Batched with left padding, a bfloat16 judge (the default on CPUs with
+    native bf16) moved scores by up to 0.045 on an AMX Xeon, so the same text scored
+    differently in different batches. Alone costs 1.6x the padded batches in bfloat16 and
+    is still faster than float32 batched (experiments/results/bench_judge.md).
     """
     inner = _unwrap(llm)
     if hasattr(inner, "yes_probability"):
@@ -108,23 +114,16 @@ def yes_probability(llm: Any, prompts: list[str], *, chat: bool = True, batch_si
                                                add_generation_prompt=True) for p in prompts]
     else:
         texts = list(prompts)
-    side, tokenizer.padding_side = tokenizer.padding_side, "left"
     out: list[float] = []
-    try:
-        device = next(model.parameters()).device
-        with torch.inference_mode():
-            for start in range(0, len(texts), batch_size):
-                enc = tokenizer(texts[start:start + batch_size], return_tensors="pt", padding=True,
-                                add_special_tokens=False).to(device)
-                # left padding: positions count from each row's first real token
-                pos = (enc["attention_mask"].cumsum(-1) - 1).clamp(min=0)
-                logits = model(**enc, position_ids=pos).logits[:, -1, :].float()
-                logp = torch.log_softmax(logits, dim=-1)
-                p_yes = torch.logsumexp(logp[:, yes], dim=-1)
-                p_no = torch.logsumexp(logp[:, no], dim=-1)
-                out += torch.sigmoid(p_yes - p_no).tolist()
-    finally:
-        tokenizer.padding_side = side
+    device = next(model.parameters()).device
+    with torch.inference_mode():
+        for text in texts:
+            enc = tokenizer(text, return_tensors="pt", add_special_tokens=False).to(device)
+            logits = model(**enc).logits[:, -1, :].float()
+            logp = torch.log_softmax(logits, dim=-1)
+            p_yes = torch.logsumexp(logp[:, yes], dim=-1)
+            p_no = torch.logsumexp(logp[:, no], dim=-1)
+            out += torch.sigmoid(p_yes - p_no).tolist()
     return out
 
 
@@ -134,7 +133,8 @@ class RewardModel:
     One logit: ``sigmoid(logit)``; several: the softmax of the last label. Inputs are
     ``(question, text)`` pairs when ``question`` is given, else the text alone; the text
     passes :func:`fence_text` first, so a ``[SEP]`` or ``<|im_start|>`` in it cannot
-    split the pair or fake a turn.
+    split the pair or fake a turn. Each text runs alone, unpadded, as in
+    :func:`yes_probability`: a score never depends on the texts scored beside it.
     """
 
     def __init__(self, path: str, device: str = "cpu", max_length: int = 512) -> None:
@@ -148,15 +148,15 @@ class RewardModel:
         self.device, self.max_length = device, max_length
         self.special = special_tokens(self)
 
-    def __call__(self, texts: list[str], question: str | None = None, batch_size: int = 8) -> list[float]:
+    def __call__(self, texts: list[str], question: str | None = None) -> list[float]:
         import torch
 
         out: list[float] = []
         with torch.inference_mode():
-            for start in range(0, len(texts), batch_size):
-                chunk = [fence_text(t, self.special) for t in texts[start:start + batch_size]]
-                args = ([question] * len(chunk), chunk) if question else (chunk,)
-                enc = self.tokenizer(*args, return_tensors="pt", padding=True, truncation=True,
+            for text in texts:
+                fenced = fence_text(text, self.special)
+                args = (question, fenced) if question else (fenced,)
+                enc = self.tokenizer(*args, return_tensors="pt", truncation=True,
                                      max_length=self.max_length).to(self.device)
                 logits = self.model(**enc).logits.float()
                 scores = torch.sigmoid(logits[:, 0]) if logits.shape[1] == 1 else logits.softmax(-1)[:, -1]
