@@ -2,6 +2,7 @@
 
 Usage: python experiments/bench_generation.py [--rounds 2] [--arms transformers,ctranslate2,vllm]
                                               [--kinds native,avx2] [--results FILE]
+       [--env ARM=EVO_BENCH_MODEL=qwen2.5-coder-0.5b ...]   (another generator for an arm)
 
 The workload is the demo's: 32 prompts built from the P3 demo config's seeds as the
 campaign builds them (experiments/p3_cpu.yaml), 2 samples each, 160 new tokens at most,
@@ -92,19 +93,20 @@ def worker(arm: str, kind: str) -> dict:
     # the avx2 kind (torch reports AVX2 there); CTranslate2's auto is int8 weights everywhere
     dtype = os.environ.get("EVO_BENCH_DTYPE", "auto")  # an ablation may force one (--env)
     t0 = time.perf_counter()
-    llm = load_generator(arm.split("@")[0], g.model, batch_size=g.batch_size, device="cpu", dtype=dtype)
+    model = os.environ.get("EVO_BENCH_MODEL", g.model)  # another generator on the same workload (--env)
+    llm = load_generator(arm.split("@")[0], model, batch_size=g.batch_size, device="cpu", dtype=dtype)
     load_s = time.perf_counter() - t0
     llm.generate(prompts[:2], SamplingParams(n=1, max_new_tokens=4, seed=1))  # warm-up
     t0, c0 = time.perf_counter(), _cpu_s()
     out = llm.generate(prompts, params)
     wall, cpu = time.perf_counter() - t0, _cpu_s() - c0
     tokens = sum(s.num_tokens for row in out for s in row)
-    tok = getattr(llm, "tokenizer", None) or _tokenizer(g.model)
+    tok = getattr(llm, "tokenizer", None) or _tokenizer(model)
     prompt_tokens = sum(len(tok(p)["input_ids"]) for p in prompts) * params.n
     stopped = sum(1 for row in out for s in row if s.num_tokens < NEW_TOKENS)
     return {"arm": arm, "kind": kind, "load_s": load_s, "wall_s": wall, "cpu_s": cpu, "tokens": tokens,
             "prompt_tokens": prompt_tokens, "samples": sum(len(r) for r in out), "stopped": stopped,
-            "dtype": _dtype(llm), "versions": _versions(arm.split("@")[0])}
+            "dtype": _dtype(llm), "model": model, "versions": _versions(arm.split("@")[0])}
 
 
 def _versions(arm: str) -> str:
