@@ -37,6 +37,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=4)
     ap.add_argument("--styles", nargs="+", choices=PROMPT_STYLES, default=list(PROMPT_STYLES))
     ap.add_argument("--results", default=str(ROOT / "experiments" / "results"))
+    ap.add_argument("--tag", default="", help="results go to solve_prompt_TAG.{json,md} (one per model)")
     args = ap.parse_args()
     t0 = time.time()
     llm = load_generator(args.backend, args.model, batch_size=16)
@@ -54,17 +55,19 @@ def main() -> None:
            "args": vars(args), "rows": rows, "chosen": best, "wall_s": time.time() - t0}
     out = Path(args.results)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "solve_prompt.json").write_text(json.dumps(res, indent=1))
+    (out / f"solve_prompt{'_' + args.tag if args.tag else ''}.json").write_text(json.dumps(res, indent=1))
     lines = ["# Solve prompt: completion vs chat (P3 train families only)", "",
              f"Machine: {res['machine']}; load average {load_average()}. Date: {res['date']}. Command: "
-             f"`python experiments/choose_solve_prompt.py --limit {args.limit} --n {args.n} --model {args.model} --backend {args.backend}`.", "",
+             f"`python experiments/choose_solve_prompt.py --limit {args.limit} --n {args.n} --model {args.model} --backend {args.backend}"
+             f"{' --styles ' + ' '.join(args.styles) if args.styles != list(PROMPT_STYLES) else ''}"
+             f"{' --tag ' + args.tag if args.tag else ''}`.", "",
              f"| style | puzzles | pass@1 [95% CI] | pass@{args.n} [95% CI] | wall s |", "|---|---|---|---|---|"]
     for s, r in rows.items():
         lines.append(f"| {s} | {r['n_puzzles']} | {r['pass@1']:.3f} [{r['pass@1_ci'][0]:.3f}, {r['pass@1_ci'][1]:.3f}] "
                      f"| {r[f'pass@{args.n}']:.3f} [{r[f'pass@{args.n}_ci'][0]:.3f}, {r[f'pass@{args.n}_ci'][1]:.3f}] "
                      f"| {r['wall_s']:.0f} |")
     lines += ["", f"Chosen: **{best}** (highest pass@{args.n}, then pass@1)."]
-    (out / "solve_prompt.md").write_text("\n".join(lines) + "\n")
+    (out / f"solve_prompt{'_' + args.tag if args.tag else ''}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
