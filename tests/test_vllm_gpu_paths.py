@@ -164,9 +164,13 @@ def test_cpu_build_prefills_whole_keeps_seeds_and_runs_eagerly(gpu_vllm, monkeyp
     assert "kv_cache_memory_bytes" not in VLLMGenerator("m", device="cpu").engine.options
     big = VLLMGenerator("m", device="cpu", engine={"kv_cache_memory_bytes": 3 << 30})
     assert big.engine.options["kv_cache_memory_bytes"] == 3 << 30
-    # no prompt prefilled in chunks (batch_size x the stand-in's max_model_len 8192), so the
-    # seed goes through; a smaller budget means chunks, and a seed would kill the engine
-    assert gen.engine.options["max_num_batched_tokens"] == 256 * 8192
+    # no prompt prefilled in chunks (batch_size x max_model_len, capped at 4096 below the
+    # stand-in's 8192), so the seed goes through; a smaller budget means chunks, and a seed
+    # would kill the engine
+    assert gen.engine.options["max_model_len"] == 4096
+    assert gen.engine.options["max_num_batched_tokens"] == 256 * 4096
+    longer = VLLMGenerator("m", device="cpu", engine={"max_model_len": 6000})  # the user's word wins
+    assert longer.engine.options["max_num_batched_tokens"] == 256 * 6000
     assert gen.engine.options["dtype"] in ("float32", "bfloat16")  # never vLLM's own bf16 pick
     assert gen.generate(["a"], SamplingParams(n=1, seed=3))[0][0].text == "a|0|s=3"
     chunked = VLLMGenerator("m", device="cpu", engine={"max_num_batched_tokens": 2048})
