@@ -5,12 +5,15 @@ import pytest
 
 from domains.math_sc import (
     MathDomain,
+    dropped_scale,
     final_answer,
     majority,
     normalise_number,
     parse_problem,
     wrong_step,
 )
+from domains.math_sc.leak import leaks_answer
+from domains.math_sc.numerals import fold, spell_out
 from evo.campaign import Campaign
 from evo.config import CampaignConfig, load_config
 from evo.domain import EvalContext, ParseError, get_domain
@@ -164,3 +167,52 @@ def test_solve_messages_carry_the_question_and_the_worked_solution():
         assert user["role"] == "user" and seed["question"] in user["content"]
         assert assistant["role"] == "assistant" and assistant["content"] == seed["solution"].strip()
     assert len({user["content"] for user, _ in rows}) == 3  # no shared generic prompt
+
+
+@pytest.mark.parametrize("text, want", [
+    ("①②", "12"), ("❶❷", "12"), ("➀➁", "12"), ("１２", "12"), ("١٢", "12"), ("२४", "24"), ("𝟏𝟐", "12"),
+    ("¹²", "12"), ("5²", "5^2"), ("3½", "3.5"), ("1\u200b2", "12"), ("？＝﹖؟", "?=??"), ("−5 –5 －5", "-5 -5 -5"),
+    ("7×6÷2", "7*6/2"), ("ａｎｓｗｅｒ", "answer"),
+])
+def test_fold_reads_every_digit_and_punctuation_form(text, want):
+    assert fold(text).strip() == want
+
+
+@pytest.mark.parametrize("text, want", [
+    ("twelve", "12"), ("one hundred and twenty", "120"), ("twenty-one", "21"), ("a dozen", "12"),
+    ("half a dozen", "6"), ("two dozen", "24"), ("negative five", "-5"), ("minus five", "-5"),
+    ("12 minus 5", "12 - 5"), ("three quarters", "3/4"), ("two and a half", "2.5"), ("2.5 million", "2500000"),
+    ("5 thousand", "5000"), ("five percent", "5%"), ("two point five", "2.5"), ("seven hundred thousand and five", "700005"),
+    ("one two", "1 2"), ("no one", "no one"), ("a third of 24", "1/3 of 24"),
+])
+def test_spell_out_number_words(text, want):
+    assert spell_out(text) == want
+
+
+@pytest.mark.parametrize("solution, bad", [
+    ("3 times 12 equals 35.", "3 * 12 = 35"), ("3 x 12 = 35", "3 * 12 = 35"), ("3 × 12 ＝ 35", "3 * 12 = 35"),
+    ("12 ÷ 3 = 5", "12 / 3 = 5"), ("36 minus 7 is 28", "36 - 7 = 28"), ("12 over 4 is 4", "12 / 4 = 4"),
+    ("7 rows * 14 trees = 99 trees", "7 * 14 = 99"), ("2^3 = 9", "2^3 = 9"), ("10 / 3 ≈ 4", "10 / 3 ≈ 4"),
+    ("25% of 20 is 6", "25% * 20 = 6"), ("one third of 24 is 9", "1/3 * 24 = 9"),
+    ("3 boxes with 12 pencils is 3 * 12 = 36 pencils.", None), ("x + 3 = 10, so x = 7", None),
+    ("10 / 3 = 3.3", None), ("10 / 3 is about 3", None), ("84 / 12 = 7 dozen", None), ("12 pencils = 3 * 12", None),
+])
+def test_wrong_step_reads_words_and_symbols(solution, bad):
+    assert wrong_step(solution) == bad
+
+
+@pytest.mark.parametrize("solution, answer, dropped", [
+    ("3 - 8 = -5. The answer is 5.", "5", True), ("2 * 2500 = 5000. The answer is 5.", "5", True),
+    ("5 * 500000 = 2500000. The answer is 2.5.", "2.5", True), ("2 / 8 = 0.25. The answer is 25.", "25", True),
+    ("2 / 8 = 0.25, which is 25%. The answer is 25.", "25", False), ("3 - 8 = -5. The answer is -5.", "-5", False),
+    ("84 / 12 = 7 dozen. The answer is 7.", "7", False),
+])
+def test_dropped_scale(solution, answer, dropped):
+    assert (dropped_scale(solution, answer) is not None) == dropped
+
+
+def test_leak_reads_what_the_solution_computes_with():
+    q = "Wendi's 20 chickens eat 3 cups each a day. She gave 15 and 25 cups. How many cups in the last meal?"
+    assert leaks_answer(q, "20", "20 * 3 = 60. 60 - 15 - 25 = 20. The answer is 20.") is None
+    assert leaks_answer(q, "20", "15 + 5 = 20. The answer is 20.") == "the question contains its own answer"
+    assert leaks_answer(q, "20") == "the question contains its own answer"  # without a solution: strict

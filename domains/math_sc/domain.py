@@ -15,20 +15,22 @@ chance that one try misses the consensus. Items whose share reaches ``threshold`
 
 from __future__ import annotations
 
-import ast
 import re
 from collections import Counter
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from domains.math_sc.leak import leaks_answer
+from domains.math_sc.leak import leaks_answer, values
 from domains.math_sc.parse import (
     MAX_QUESTION_CHARS,
     final_answer,
     normalise_number,
     parse_problem,
+    plain,
     render_problem,
 )
+from domains.math_sc.steps import last_result, wrong_step
 from evo.domain import Domain, EvalContext, Score, Verification, read_seeds
 from evo.errors import EvoError
 from evo.llm import SamplingParams
@@ -38,37 +40,22 @@ if TYPE_CHECKING:
 
 SEEDS_FILE = Path(__file__).with_name("seeds.jsonl")
 PREAMBLE = "Math word problems with worked answers. Each answer ends with 'The answer is N.'\n\n"
-_EQUATION = re.compile(r"((?:[\d.,]+|[-+*/()×]|\s)+?)\s*=\s*(-?\d[\d,]*(?:\.\d+)?)(?!\s*[-+*/×(\d])")
-_OPS = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Constant, ast.Add, ast.Sub, ast.Mult,
-        ast.Div, ast.USub, ast.UAdd)
+# Scales a final answer can drop from the worked result: 5 for 5000, 5 for 0.005 (100 only
+# where the solution has no percent: 25 for 0.25 is how a percentage is written).
+_SCALES = (10**3, 10**6, 10**9, 10**12)
 
 
-def _safe_eval(expr: str) -> float | None:
-    """Evaluates ``+ - * /`` arithmetic on numbers; None for anything else."""
-    expr = re.sub(r"(?<=\d),(?=\d{3})", "", expr.replace("×", "*")).strip(" ,")
-    if not expr or len(expr) > 80 or not any(op in expr for op in "+-*/"):
+def dropped_scale(solution: str, answer: str) -> str | None:
+    """Why the final answer is not what the worked answer arrived at but its sign or scale
+    dropped (-5 -> 5, 5000 -> 5, 2500000 -> 2.5), or None."""
+    result = last_result(solution)
+    value = Fraction(answer)
+    if result is None or result == value or value == 0:
         return None
-    try:
-        tree = ast.parse(expr, mode="eval")
-    except SyntaxError:
-        return None
-    if not all(isinstance(n, _OPS) for n in ast.walk(tree)):
-        return None
-    if any(isinstance(n, ast.Constant) and not isinstance(n.value, (int, float)) for n in ast.walk(tree)):
-        return None
-    try:
-        return float(eval(compile(tree, "<arith>", "eval"), {"__builtins__": {}}))  # noqa: S307
-    except (ArithmeticError, ValueError):
-        return None
-
-
-def wrong_step(solution: str) -> str | None:
-    """The first "a op b = c" step of the worked answer whose arithmetic is wrong."""
-    for m in _EQUATION.finditer(solution):
-        value = _safe_eval(m.group(1))
-        claimed = normalise_number(m.group(2))
-        if value is not None and claimed is not None and abs(value - float(claimed)) > 1e-6 * max(1, abs(value)) + 0.01:
-            return f"{m.group(1).strip()} = {m.group(2)}"
+    scales = _SCALES if re.search(r"%|percent|per\s?cent", solution, re.IGNORECASE) else (100, *_SCALES)
+    if result == -value or any(result in (value * k, value / k, -value * k, -value / k) for k in scales):
+        shown = int(result) if result.denominator == 1 else float(result)
+        return f"the final answer {answer} drops the sign or scale of the worked result {shown}"
     return None
 
 
@@ -146,12 +133,15 @@ class MathDomain(Domain):
             return Verification("invalid", "the solution's final answer is not the answer")
         if len(question) > MAX_QUESTION_CHARS:
             return Verification("invalid", f"question longer than {MAX_QUESTION_CHARS} characters")
-        if leak := leaks_answer(question, answer):
+        if leak := leaks_answer(question, answer, solution):
             return Verification("invalid", leak)
         if self.check_arithmetic and (bad := wrong_step(solution)):
             return Verification("invalid", f"wrong arithmetic step: {bad}")
-        numbers = {normalise_number(n) for n in re.findall(r"-?\d+(?:\.\d+)?", question)}
-        if answer in numbers and len(numbers) <= 1:
+        if self.check_arithmetic and (dropped := dropped_scale(solution, answer)):
+            return Verification("invalid", dropped)
+        # numbers as the solver reads them: "Sam has five cats" has the number 5
+        numbers = {frozenset(vals) for vals, _ in values(plain(question))}
+        if len(numbers) <= 1 and any(answer in vals for vals in numbers):
             return Verification("trivial", "the answer is the only number in the question")
         return Verification("valid")
 

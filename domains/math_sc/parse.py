@@ -13,6 +13,7 @@ import math
 import re
 from fractions import Fraction
 
+from domains.math_sc.numerals import fold, spell_out
 from evo.domain import ParseError
 
 MAX_QUESTION_CHARS = 600
@@ -27,24 +28,36 @@ _NUMBER_WORDS = re.compile(
     r"\b(zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|"
     r"sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|"
     r"thousand|million|billion|half|dozen|quarter|third)\b", re.IGNORECASE)
+# A scale or power glued to a number that the vote cannot read safely: "5k" (5000, or 5 kelvin),
+# "5M", "5bn", "5 grand", "5 squared", "5^2", "5 x 10^3", "5‰". The vote is None, never 5.
+_SCALE = re.compile(r"\d\s*(?:(?:k|K|M|B|bn|mn|mil|mln|grand|lakh|lakhs|lac|crore|crores|cr|sq|squared|"
+                    r"cubed|power|bps|basis)\b|[\^‰‱]|\*\*|[*x]\s*10\b)|\b(?:square|cube)\s+root", re.ASCII)
 _SENTENCE_END = re.compile(r"\.(?=\s|$)|[\n!?;]")
 _ANY = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?", re.ASCII)
 
 
 def canonical_latex(text: str) -> str:
     """Plain text for LaTeX answers: ``\\frac{a}{b}`` -> ``a/b``, ``\\boxed{x}`` -> ``answer is x.``"""
-    s = text.replace("\u2212", "-").replace("\\,", "").replace("\\!", "").replace("\\$", "$")
+    s = fold(text).replace("\\,", "").replace("\\!", "").replace("\\$", "$")
+    s = re.sub(r"\\(?:times|cdot|ast)\b", "*", s)
+    s = re.sub(r"\\div\b", "/", s)
     s = re.sub(r"\\[dt]?frac\s*\{\s*(-?\d+)\s*\}\s*\{\s*(\d+)\s*\}", r"\1/\2", s)
     s = re.sub(r"\\text\s*\{([^{}]*)\}", r" \1", s)
     s = re.sub(r"\\boxed\s*\{([^{}]*)\}", r" answer is \1. ", s)
     return s
 
 
+def plain(text: str) -> str:
+    """The text as every reader here sees it: Unicode folded, LaTeX made plain, number
+    words spelled out as digits ("negative twelve" -> ``-12``)."""
+    return spell_out(canonical_latex(text))
+
+
 def normalise_number(raw: str) -> str | None:
     """``"1,200"`` -> ``"1200"``, ``"$3.50"`` -> ``"3.5"``, ``"3/4"`` -> ``"0.75"``,
     ``"6.0"`` -> ``"6"``, ``"50%"`` -> ``"50"``; None for anything that is not one finite
     number below 10^12."""
-    s = raw.replace("\u2212", "-").replace("$", "").replace(",", "").replace(" ", "").rstrip(".").rstrip("%")
+    s = fold(raw).strip().replace("$", "").replace(",", "").replace(" ", "").rstrip(".").rstrip("%")
     if not s or len(s) > 40 or not re.fullmatch(r"[-+]?(\d+(\.\d+)?|\.\d+)(/\d+)?", s, re.ASCII):
         return None
     try:
@@ -64,15 +77,19 @@ def statement_value(rest: str) -> str | None:
     when it gives none, several (``"5 or 6"``, ``"5 apples and 3 pears"``) or an
     unreadable one (``"1e5"``, ``"nan"``)."""
     sentence = _SENTENCE_END.split(rest, 1)[0]
-    if _SCIENTIFIC.search(sentence) or _NUMBER_WORDS.search(sentence):
+    if _SCIENTIFIC.search(sentence) or _NUMBER_WORDS.search(sentence) or _SCALE.search(sentence):
         return None
-    numbers = _NUMBER.findall(sentence)
-    return normalise_number(numbers[0]) if len(numbers) == 1 else None
+    numbers = list(_NUMBER.finditer(sentence))
+    if len(numbers) != 1:
+        return None
+    if not numbers[0].group(0).startswith("-") and sentence[: numbers[0].start()].rstrip().endswith("-"):
+        return None  # "is -$5" read, but "is - 5" or "is—5": a sign or a dash? no vote rather than 5
+    return normalise_number(numbers[0].group(0))
 
 
 def answer_statements(text: str) -> list[str | None]:
     """The value of every final-answer statement in ``text``, in order (None: unreadable)."""
-    s = canonical_latex(text)
+    s = plain(text)
     return [statement_value(s[m.end():]) for m in _CUE.finditer(s)]
 
 
@@ -84,11 +101,13 @@ def final_answer(text: str, fallback_last_number: bool = False) -> str | None:
     if statements:
         return statements[-1]
     if fallback_last_number:
-        s = canonical_latex(text)
+        s = plain(text)
         if _SCIENTIFIC.search(s):
             return None
-        nums = _ANY.findall(s)
-        return normalise_number(nums[-1]) if nums else None
+        nums = list(_ANY.finditer(s))
+        if not nums or _SCALE.match(s, nums[-1].end() - 1):
+            return None
+        return normalise_number(nums[-1].group(0))
     return None
 
 
