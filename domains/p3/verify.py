@@ -4,26 +4,26 @@ A puzzle is checked in two sandboxed evaluations:
 
 1. *answer*: ``g()`` runs and its answer is encoded as plain data
    (:mod:`evo.plaindata`: exact ``int``/``float``/``str``/``bool``, lists and dicts);
-2. *judge*: a fresh evaluation that never ran ``g``'s code decodes the answer, calls
-   ``f`` on it (the result must be exactly True) and tries the trivial answers.
+2. *judge*: a fresh evaluation that never ran ``g``'s code calls ``f`` on each input,
+   every call in its own fork with no handle on the result channel
+   (:mod:`domains.p3.calls`): the answer and the trivial answers alike, in a random
+   order, and a second time in another interpreter (hash seed, argv) for determinism.
 
 Between the two, the verifier itself decodes the answer (``json.loads`` and exact type
 tests, nothing of ``g``'s runs here) and checks it against ``f``'s annotation
-(:func:`~domains.p3.answer_types.type_ok`). So ``g`` can only choose an answer: it cannot
-rebind ``f``, patch ``f.__code__``, builtins or ``sys.modules`` for the judge, or return
-an object with its own ``__eq__`` or an ``int`` subclass.
-
-Not guaranteed: ``f`` is the puzzle and runs in the judging process, so an ``f`` written
-against this harness (e.g. reading the sandbox's result token from its frames) can
-report any verdict for itself; and the trivial-answer check calls the same ``f`` in one
-process, so a stateful ``f`` can tell the calls apart. Neither helps ``g``.
+(:func:`~domains.p3.answer_types.type_ok`). So ``g`` can only choose an answer, and ``f``
+can only choose, per call, whether it accepts that call's input: it cannot tell the
+check of ``g``'s answer from a trivial answer, keep state from one call to the next, or
+write the verdict. The judge's reply is assembled by trusted code and read strictly here.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from domains.p3.answer_types import trivial_answers, type_ok
+from evo import plaindata
 from evo.domain import Verification
 from evo.plaindata import NotPlainData, decode, encode, sandbox_prelude
 
@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 
 _TYPING = "from typing import Dict, List\n\n"
 _PRELUDE = sandbox_prelude()
+_PLAIN_SRC = Path(plaindata.__file__).read_text(encoding="utf-8")  # for the twin interpreter
+CALLS_PRELUDE = (_PRELUDE + f"_EVO_PLAIN_SRC = {_PLAIN_SRC!r}\n"
+                 + Path(__file__).with_name("calls.py").read_text(encoding="utf-8") + "\n")
+JUDGE_SHARE = 0.8  # of the sandbox's timeout: the judge stops its calls in time to answer
 
 # Step 1, after f and g: g's answer as plain-data text (or the reason it is not).
 _ANSWER = '''
@@ -40,21 +44,6 @@ def _evo_answer():
         return {"answer": _evo_plain.encode(g())}
     except _evo_plain.NotPlainData as exc:
         return {"error": "g() did not return plain data: %s" % (exc,)}
-'''
-
-# Step 2, after f only: the decoded answer must make f exactly True; no trivial one may.
-_JUDGE = '''
-def _evo_judge(answer, trivial):
-    r = f(_evo_plain.decode(answer))
-    if r is not True:
-        return {"error": "f(g()) returned %.60r, not True" % (r,)}
-    for v in _evo_plain.decode(trivial):
-        try:
-            if f(v) is True:
-                return {"trivial": repr(v)}
-        except Exception:
-            pass
-    return {}
 '''
 
 
@@ -68,11 +57,37 @@ def answer_job(item: dict[str, Any]) -> tuple[str, str]:
     return _TYPING + item["f"] + "\n\n" + item["g"] + "\n" + _PRELUDE + _ANSWER, "_evo_answer()"
 
 
-def judge_job(item: dict[str, Any], answer: str, trivial: bool = True) -> tuple[str, str]:
-    """Step 2's sandbox job: ``f`` alone judges the encoded ``answer`` (and trivial answers)."""
-    trivials = encode(trivial_answers(item["ans_type"]) if trivial else [])
-    return (_TYPING + item["f"] + "\n" + _PRELUDE + _JUDGE,
-            f"_evo_judge({answer!r}, {trivials!r})")
+def judge_job(f_src: str, inputs: list[str], twin: bool, timeout_s: float) -> tuple[str, str]:
+    """Step 2's sandbox job: ``f`` judges each encoded input in a fresh fork (``twin``: and
+    again in another interpreter). Every caller of ``f`` builds its job here: one shape."""
+    return CALLS_PRELUDE, f"_evo_judge({f_src!r}, {inputs!r}, {twin!r}, {JUDGE_SHARE * timeout_s!r})"
+
+
+def judgement(verdict: Verdict, n: int) -> tuple[list[bool], list[str]] | Verification:
+    """Step 2's verdict -> (accepted, why) per input, or why the puzzle is invalid. Only a
+    dict of the exact shape the judge builds counts; anything else is invalid."""
+    if not verdict.ok:
+        return _failure(verdict)
+    value = verdict.value
+    if type(value) is not dict:
+        return Verification("invalid", "the judge's reply is not a dict")
+    error = value.get("error")
+    if error is not None:
+        return Verification("invalid", str(error)[:300])
+    accepted, why = value.get("accepted"), value.get("why")
+    if (type(accepted) is not list or type(why) is not list or len(accepted) != n or len(why) != n
+            or any(type(a) is not bool for a in accepted) or any(type(w) is not str for w in why)):
+        return Verification("invalid", "the judge's reply is malformed")
+    return accepted, why
+
+
+def answer_verdict(accepted: bool, why: str) -> Verification | None:
+    """The check of ``g``'s answer: None when ``f`` accepted it."""
+    if accepted:
+        return None
+    if why == "timeout":
+        return Verification("invalid", "timeout: f(g()) ran past the time limit")
+    return Verification("invalid", f"f(g()) {why[:200]}, not True")
 
 
 def _preview(answer: Any) -> str:
@@ -102,29 +117,30 @@ def checked_answer(verdict: Verdict, ans_type: str) -> tuple[str | None, Verific
     return encode(answer), None
 
 
-def judged(verdict: Verdict) -> Verification:
-    """Step 2's verdict -> valid / invalid / trivial."""
-    if not verdict.ok:
-        return _failure(verdict)
-    result = verdict.value if isinstance(verdict.value, dict) else {}
-    if "error" in result:
-        return Verification("invalid", str(result["error"])[:300])
-    if "trivial" in result:
-        return Verification("trivial", f"satisfied by the trivial answer {str(result['trivial'])[:100]}")
-    return Verification("valid")
-
-
 def check_puzzles(items: list[dict[str, Any]], sandbox: Sandbox, trivial: bool = True) -> list[Verification]:
     """Verdicts for puzzles with a solution ``g`` (two sandbox batches: answers, then judges);
-    ``trivial=False`` skips the trivial-answer check (a solve attempt)."""
+    ``trivial=False`` skips the trivial-answer check and the second judging (a solve
+    attempt, whose puzzle was verified already)."""
     out: list[Verification | None] = [None] * len(items)
     answers: dict[int, str] = {}
     for i, (item, verdict) in enumerate(zip(items, sandbox.run_many([answer_job(it) for it in items]))):
         answers[i], out[i] = checked_answer(verdict, item["ans_type"])
     todo = [i for i in answers if out[i] is None]
-    verdicts = sandbox.run_many([judge_job(items[i], answers[i], trivial) for i in todo])
+    trivials = {i: [encode(t) for t in trivial_answers(items[i]["ans_type"])] if trivial else [] for i in todo}
+    inputs = {i: list(dict.fromkeys([answers[i]] + trivials[i])) for i in todo}
+    timeout = sandbox.limits.timeout_s
+    verdicts = sandbox.run_many([judge_job(items[i]["f"], inputs[i], trivial, timeout) for i in todo])
     for i, verdict in zip(todo, verdicts):
-        out[i] = judged(verdict)
+        j = judgement(verdict, len(inputs[i]))
+        if isinstance(j, Verification):
+            out[i] = j
+            continue
+        accepted, why = j
+        out[i] = answer_verdict(accepted[0], why[0])
+        if out[i] is None:
+            hits = [text for text, a in zip(inputs[i], accepted) if a and text in trivials[i]]
+            out[i] = (Verification("trivial", f"satisfied by the trivial answer {decode(hits[0])!r:.100}")
+                      if hits else Verification("valid"))
     return out  # type: ignore[return-value]
 
 
