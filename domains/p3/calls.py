@@ -206,26 +206,32 @@ def _evo_judge(f_src, inputs, twin, budget_s):
     """Each encoded input judged by ``f`` in a fresh fork -> {"accepted", "why", "error"}."""
     deadline = _evo_time.monotonic() + budget_s
     _evo_lock_down()
+    accepted, why = [False] * len(inputs), ["not judged"] * len(inputs)
     try:
         code = compile(_EVO_TYPING + f_src, "<puzzle>", "exec")
     except SyntaxError as exc:
-        return {"accepted": [False] * len(inputs), "why": [""] * len(inputs), "error": f"f does not compile: {exc}"}
-    accepted, why = [False] * len(inputs), [""] * len(inputs)
+        return {"accepted": accepted, "why": why, "error": f"f does not compile: {exc}"}
     order = list(range(len(inputs)))
     _evo_random.SystemRandom().shuffle(order)
     before = _evo_state()
     error = None
     for i in order:
+        if _evo_time.monotonic() >= deadline:  # no fork for a call that has no time left
+            why[i] = "timeout"
+            continue
         accepted[i], why[i] = _evo_call(code, inputs[i], deadline)
         if _evo_state() != before:
             error = "f left files or IPC objects behind after a call (state between calls)"
             break
-    if error is None and twin:
+    if error is None and twin and "timeout" in why:
+        error = "the judge ran out of time before a second judging"
+    elif error is None and twin:
         again = _evo_twin(f_src, inputs, deadline)
         if again is None:
             error = "the second judging (another hash seed and argv) gave no verdicts"
         elif again != accepted:
-            error = "nondeterministic: a second judging (another hash seed, argv and order) differs"
+            error = ("nondeterministic: a second judging (another hash seed and argv, "
+                     "every call in one process, another order) differs")
     return {"accepted": accepted, "why": why, "error": error}
 
 

@@ -35,7 +35,13 @@ _PRELUDE = sandbox_prelude()
 _PLAIN_SRC = Path(plaindata.__file__).read_text(encoding="utf-8")  # for the twin interpreter
 CALLS_PRELUDE = (_PRELUDE + f"_EVO_PLAIN_SRC = {_PLAIN_SRC!r}\n"
                  + Path(__file__).with_name("calls.py").read_text(encoding="utf-8") + "\n")
-JUDGE_SHARE = 0.8  # of the sandbox's timeout: the judge stops its calls in time to answer
+JUDGE_SHARE = 0.8  # of the judge job's timeout: it stops its calls in time to answer
+
+
+def judge_timeout(timeout_s: float) -> float:
+    """A judge job runs ``f`` on every input, each in a fork, and again in a second
+    interpreter: twice the work one evaluation of ``f`` had, plus the forks' cost."""
+    return 2.0 * timeout_s + 1.0
 
 # Step 1, after f and g: g's answer as plain-data text (or the reason it is not).
 _ANSWER = '''
@@ -60,25 +66,25 @@ def answer_job(item: dict[str, Any]) -> tuple[str, str]:
 def judge_job(f_src: str, inputs: list[str], twin: bool, timeout_s: float) -> tuple[str, str]:
     """Step 2's sandbox job: ``f`` judges each encoded input in a fresh fork (``twin``: and
     again in another interpreter). Every caller of ``f`` builds its job here: one shape."""
-    return CALLS_PRELUDE, f"_evo_judge({f_src!r}, {inputs!r}, {twin!r}, {JUDGE_SHARE * timeout_s!r})"
+    budget = JUDGE_SHARE * judge_timeout(timeout_s)
+    return CALLS_PRELUDE, f"_evo_judge({f_src!r}, {inputs!r}, {twin!r}, {budget!r})"
 
 
-def judgement(verdict: Verdict, n: int) -> tuple[list[bool], list[str]] | Verification:
-    """Step 2's verdict -> (accepted, why) per input, or why the puzzle is invalid. Only a
-    dict of the exact shape the judge builds counts; anything else is invalid."""
+def judgement(verdict: Verdict, n: int) -> tuple[list[bool], list[str], str | None] | Verification:
+    """Step 2's verdict -> (accepted, why) per input and the judge's error (state left
+    behind, a second judging that differs), or why the puzzle is invalid. Only a dict of
+    the exact shape the judge builds counts; anything else is invalid."""
     if not verdict.ok:
         return _failure(verdict)
     value = verdict.value
     if type(value) is not dict:
         return Verification("invalid", "the judge's reply is not a dict")
-    error = value.get("error")
-    if error is not None:
-        return Verification("invalid", str(error)[:300])
-    accepted, why = value.get("accepted"), value.get("why")
+    accepted, why, error = value.get("accepted"), value.get("why"), value.get("error")
     if (type(accepted) is not list or type(why) is not list or len(accepted) != n or len(why) != n
-            or any(type(a) is not bool for a in accepted) or any(type(w) is not str for w in why)):
+            or any(type(a) is not bool for a in accepted) or any(type(w) is not str for w in why)
+            or not (error is None or type(error) is str)):
         return Verification("invalid", "the judge's reply is malformed")
-    return accepted, why
+    return accepted, why, error
 
 
 def answer_verdict(accepted: bool, why: str) -> Verification | None:
@@ -129,14 +135,17 @@ def check_puzzles(items: list[dict[str, Any]], sandbox: Sandbox, trivial: bool =
     trivials = {i: [encode(t) for t in trivial_answers(items[i]["ans_type"])] if trivial else [] for i in todo}
     inputs = {i: list(dict.fromkeys([answers[i]] + trivials[i])) for i in todo}
     timeout = sandbox.limits.timeout_s
-    verdicts = sandbox.run_many([judge_job(items[i]["f"], inputs[i], trivial, timeout) for i in todo])
+    verdicts = sandbox.run_many([judge_job(items[i]["f"], inputs[i], trivial, timeout) for i in todo],
+                                timeout_s=judge_timeout(timeout))
     for i, verdict in zip(todo, verdicts):
         j = judgement(verdict, len(inputs[i]))
         if isinstance(j, Verification):
             out[i] = j
             continue
-        accepted, why = j
-        out[i] = answer_verdict(accepted[0], why[0])
+        accepted, why, error = j
+        # the answer's own timeout first (the judge's errors then follow from it), else the error
+        out[i] = (Verification("invalid", error[:300]) if error is not None and why[0] != "timeout"
+                  else answer_verdict(accepted[0], why[0]))
         if out[i] is None:
             hits = [text for text, a in zip(inputs[i], accepted) if a and text in trivials[i]]
             out[i] = (Verification("trivial", f"satisfied by the trivial answer {decode(hits[0])!r:.100}")

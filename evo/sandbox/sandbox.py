@@ -224,9 +224,11 @@ class Sandbox:
         finally:
             self._checkin(slot)
 
-    def run_many(self, jobs: list[tuple[str, str | None]]) -> list[Verdict]:
-        """evaluate jobs in parallel across the warm workers, results in input order."""
-        return run_batch(self, [self._job(source, expr) for source, expr in jobs])
+    def run_many(self, jobs: list[tuple[str, str | None]], *, timeout_s: float | None = None) -> list[Verdict]:
+        """evaluate jobs in parallel across the warm workers, results in input order;
+        ``timeout_s`` overrides the limits' for these jobs (a job that runs many
+        evaluations of untrusted code in forks of its own)."""
+        return run_batch(self, [self._job(source, expr, timeout_s=timeout_s) for source, expr in jobs])
 
     def close(self) -> None:
         if self._closed:
