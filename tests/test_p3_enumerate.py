@@ -51,8 +51,8 @@ def test_literals_come_first_and_their_neighbours():
 def test_hardness_is_graded_and_deterministic(sandbox):
     items = [puzzle("def f(x: int):\n    return x + 1 == 8", "int"),
              puzzle("def f(x: int):\n    return x * x == 400", "int"),
-             puzzle("def f(s: str):\n    return s[::-1] == 'b0a1'", "str"),
-             puzzle("def f(x: int):\n    return x == 4829 * 10 + 1", "int")]
+             puzzle("def f(s: str):\n    return s.count('a') == 3 and s.count('b') == 2", "str"),
+             puzzle("def f(x: int):\n    return x * 3 == 144873", "int")]
     a, b = enumerate_solve(items, sandbox, budget=2000), enumerate_solve(items, sandbox, budget=2000)
     assert [r.steps for r in a] == [r.steps for r in b]
     h = [hardness(r, 2000) for r in a]
@@ -65,8 +65,33 @@ def test_a_literal_answer_is_easy(sandbox):
     assert r.steps == 1 and hardness(r) == 0.0
 
 
+@pytest.mark.parametrize("f, t", [("def f(n: int):\n    return n == 3**40", "int"),
+                                  ("def f(s: str):\n    return s == 'ab' * 9", "str"),
+                                  ("def f(x: str):\n    return x == 'olleh'[::-1]", "str"),
+                                  ("def f(x: str):\n    return x[::-1] == 'hello'", "str"),
+                                  ("def f(ys: list):\n    return ys == [1, 2, 3, 4, 5]", "list"),
+                                  ("def f(x: int):\n    return x == 4829 * 10 + 1", "int")])
+def test_an_answer_spelled_out_in_f_is_found_first(sandbox, f, t):
+    """Issue 30: large literals and their images bought search hardness 1.0."""
+    (r,) = enumerate_solve([puzzle(f, t)], sandbox)
+    assert r.steps is not None and r.steps <= 4 and hardness(r) < 0.16
+
+
+@pytest.mark.parametrize("t", ["dict", "Dict[str,int]", "list", "List[dict]"])
+def test_a_type_the_search_cannot_enumerate_earns_no_hardness(sandbox, t):
+    (r,) = enumerate_solve([puzzle(f"def f(x: {t}):\n    return len(x) == 7", t)], sandbox)
+    assert r.steps is None and r.stop == "unenumerable" and hardness(r) == 0.0
+
+
+def test_constant_expressions_are_evaluated_safely():
+    assert literals("def f(x: int):\n    return x == 10**10**10") == [10, -10, 10**10, -10**10]
+    assert 12157665459056928801 in literals("def f(n: int):\n    return n == 3**40")
+    assert "olleh" in literals("def f(s: str):\n    return s[::-1] == 'hello'")
+    assert literals("def f(x: float):\n    return x == float('inf')") == ["inf", "fni", "fin", "INF"]  # the string, never a float inf
+
+
 def test_a_slow_f_earns_credit_only_for_what_was_searched(sandbox):
-    slow = puzzle("def f(x: int):\n    i = 0\n    while i < 200000:\n        i += 1\n    return x == 4829 * 10 + 1",
+    slow = puzzle("def f(x: int):\n    i = 0\n    while i < 200000:\n        i += 1\n    return x * 3 == 144873",
                   "int")
     (r,) = enumerate_solve([slow], sandbox, budget=10000)
     assert r.stop == "time" and r.tried < 1000
@@ -93,7 +118,7 @@ def test_an_f_that_mutates_its_argument_does_not_corrupt_later_candidates(sandbo
     f = ("def f(li: List[List[int]]):\n    for x in li:\n        x.append(9)\n"
          "    return len(li) == 2 and li[0] == li[1] == [9, 9]")
     (r,) = enumerate_solve([puzzle(f, "List[List[int]]")], sandbox)
-    assert r.steps is not None and r.answer == "[[9], [9]]"
+    assert r.steps is not None and r.answer == "[[9],[9]]"
 
 
 def test_hostile_search_results_are_no_credit():
@@ -103,18 +128,22 @@ def test_hostile_search_results_are_no_credit():
 
 def test_fitness_blends_generator_failure_and_search(sandbox):
     items = [puzzle("def f(x: int):\n    return x + 1 == 8", "int") | {"g": "def g():\n    return 7"},
-             puzzle("def f(x: int):\n    return x == 4829 * 10 + 1", "int") | {"g": "def g():\n    return 48291"}]
+             puzzle("def f(x: int):\n    return x * 3 == 144873", "int") | {"g": "def g():\n    return 48291"}]
     fails = ScriptedStandInLLM(lambda p, j: "):\n    return None\n")
     ctx = EvalContext(fails, sandbox)
     old = P3Domain(solve_attempts=2, search_weight=0.0).score(items, ctx)
     new = P3Domain(solve_attempts=2, search_weight=0.5, search_budget=2000).score(items, ctx)
-    assert [s.fitness for s in old] == [1.0, 1.0]  # saturated: a generator that fails everything
-    assert 0.5 < new[0].fitness < new[1].fitness == 1.0
-    assert new[0].parts["difficulty"] == 1.0 and new[0].parts["search_steps"] > 1
-    # after a fine-tune the generator solves the first: the generator's share still moves the fitness
-    solves = ScriptedStandInLLM(lambda p, j: "):\n    return 7\n")
-    tuned = P3Domain(solve_attempts=2, search_weight=0.5, search_budget=2000).score(items, EvalContext(solves, sandbox))
-    assert tuned[0].fitness < new[0].fitness
+    # AZR: no solve attempt succeeded, so the generator's part earns nothing
+    assert [s.fitness for s in old] == [0.0, 0.0]
+    # the search found the first: graded credit; the second nobody solved: no credit
+    assert 0.0 < new[0].fitness < 0.5 and new[0].parts["search_steps"] > 1
+    assert new[1].fitness == 0.0 and new[1].parts["search_stop"] == "budget"
+    # a generator that solves the second once in four: difficulty, and the search's
+    # "nothing found in the budget" now counts (an honest solver showed it solvable)
+    once = ScriptedStandInLLM(lambda p, j: "):\n    return 48291\n" if j == 0 else "):\n    return 1\n")
+    tuned = P3Domain(solve_attempts=4, search_weight=0.5, search_budget=2000).score(items, EvalContext(once, sandbox))
+    assert tuned[1].parts["solved"] == 1 and tuned[1].parts["difficulty"] == 1 - 2 / 6
+    assert tuned[1].fitness == 0.5 * (1 - 2 / 6) + 0.5 * 1.0
 
 
 def test_search_options_are_checked():

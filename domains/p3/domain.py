@@ -1,10 +1,11 @@
 """Python Programming Puzzles (P3): the LLM writes a puzzle ``f`` and a solution ``g``.
 
-A puzzle is valid when ``f(g())`` is True, the answer has the declared type and no
-trivial answer satisfies ``f``. Its fitness blends two difficulties: for the current
-generator, the fraction of ``solve_attempts`` fresh attempts (seeing ``f`` only) that
-fail; and for a deterministic enumerative search over small answers
-(:mod:`domains.p3.enumerate`), how far it has to look. ``search_weight`` sets the
+A puzzle is valid when ``f(g())`` is True, the answer has the declared type, no trivial
+answer satisfies ``f`` and a second judging agrees (:mod:`domains.p3.verify`). Its
+fitness blends two difficulties (:mod:`domains.p3.fitness`): for the current generator,
+``1 - solve rate`` over ``solve_attempts`` fresh attempts (seeing ``f`` only), and nothing
+when none succeeds; and for a deterministic enumerative search over small answers and
+``f``'s own literals (:mod:`domains.p3.enumerate`), how far it has to look. ``search_weight`` sets the
 search's share (0: the generator alone, as before). The generator's part keeps the
 fitness relative to the current generator after a fine-tune; the search's part gives
 a gradient where the generator fails at everything.
@@ -17,8 +18,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from domains.p3.enumerate import DEFAULT_BUDGET, enumerate_solve, hardness
+from domains.p3.enumerate import DEFAULT_BUDGET
 from domains.p3.parse import normalised_puzzle, parse_puzzle
+from domains.p3.scoring import score_puzzles
 from domains.p3.verify import check_puzzles, verify_puzzles
 from evo.domain import (
     Benchmark,
@@ -148,23 +150,30 @@ class P3Domain(Domain):
         """The shortest seeds, shown before every solve attempt (read once, not per batch)."""
         return sorted(self.seeds(), key=lambda s: len(s["f"]) + len(s["g"]))[: self.solve_shots]
 
-    def _attempts(self, items: list[dict[str, Any]], ctx: EvalContext, seed: int,
-                  trivial: bool) -> list[list[tuple[str, Verification]]]:
+    def _solutions(self, items: list[dict[str, Any]], ctx: EvalContext, seed: int) -> list[list[str]]:
         """``solve_attempts`` fresh solutions per puzzle from the generator (which sees ``f``
-        only), each verified in the sandbox: ``[(g, verification), ...]`` per puzzle."""
+        only), parsed; an unparsable attempt is a failed attempt and is left out."""
         examples = self._solve_examples
         params = SamplingParams(n=self.solve_attempts, max_new_tokens=self.solve_max_tokens,
                                 stop=self.stop, seed=seed, temperature=0.8)
         gens = ctx.generator.generate([self.solve_prompt(it, examples) for it in items], params)
-        jobs, owners = [], []
-        for i, (item, samples) in enumerate(zip(items, gens)):
+        out: list[list[str]] = []
+        for item, samples in zip(items, gens):
+            gs = []
             for s in samples:
                 try:
-                    g = parse_puzzle(item["f"] + "\n\ndef g(" + s.text)["g"]
+                    gs.append(parse_puzzle(item["f"] + "\n\ndef g(" + s.text)["g"])
                 except ParseError:
-                    continue  # an unparsable attempt is a failed attempt
-                jobs.append({**item, "g": g})
-                owners.append((i, g))
+                    continue
+            out.append(gs)
+        return out
+
+    def _attempts(self, items: list[dict[str, Any]], ctx: EvalContext, seed: int,
+                  trivial: bool) -> list[list[tuple[str, Verification]]]:
+        """The solve attempts, each verified in the sandbox: ``[(g, verification), ...]``."""
+        solutions = self._solutions(items, ctx, seed)
+        jobs = [{**item, "g": g} for item, gs in zip(items, solutions) for g in gs]
+        owners = [(i, g) for i, gs in enumerate(solutions) for g in gs]
         out: list[list[tuple[str, Verification]]] = [[] for _ in items]
         for (i, g), verification in zip(owners, check_puzzles(jobs, ctx.sandbox, trivial=trivial)):
             out[i].append((g, verification))
@@ -183,20 +192,11 @@ class P3Domain(Domain):
         return out
 
     def score(self, items: list[dict[str, Any]], ctx: EvalContext) -> list[Score]:
-        """``(1 - w) * generator difficulty + w * search hardness``, ``w = search_weight``;
-        generator difficulty is the share of fresh solve attempts by the generator that fail."""
+        """``(1 - w) * D + w * H`` (:mod:`domains.p3.fitness`): D from the generator's fresh
+        solve attempts (nothing when none or all succeed), H from the search; every answer
+        is judged in one job with ``g``'s (:mod:`domains.p3.scoring`)."""
         if not items:
             return []
-        k, w = self.solve_attempts, self.search_weight
-        solved = [sum(v.valid for _, v in tries) for tries in self._attempts(items, ctx, ctx.seed, trivial=False)]
-        search = enumerate_solve(items, ctx.sandbox, self.search_budget) if w > 0 else [None] * len(items)
-        out = []
-        for s, r in zip(solved, search):
-            gen = 1.0 - s / k
-            parts: dict[str, Any] = {"difficulty": gen, "solved": s, "attempts": k}
-            if r is not None:
-                h = hardness(r, self.search_budget)
-                parts.update(search_hardness=h, search_steps=r.steps, search_stop=r.stop)
-                gen = (1.0 - w) * gen + w * h
-            out.append(Score(fitness=gen, parts=parts))
-        return out
+        solutions = self._solutions(items, ctx, ctx.seed)
+        return score_puzzles(items, solutions, ctx.sandbox, self.search_weight, self.search_budget,
+                             self.solve_attempts)

@@ -5,34 +5,53 @@ generator (the 135M model fails nearly every puzzle, so every puzzle scores 1.0 
 can replace another). Enumeration gives every puzzle a graded, reproducible hardness:
 how many candidate answers, tried in a fixed order, come before the first one ``f`` accepts.
 
-The order, per answer type: the literals of ``f`` that have the type (and ints next to
-integer literals), then small values: ints 0, 1, -1, 2, -2, ...; floats likewise with
+The order, per answer type: the probes of ``f`` (:mod:`domains.p3.probes`: its literals,
+constant expressions such as ``3**40`` and their reversed/sorted images; ints next to
+integer ones), then small values: ints 0, 1, -1, 2, -2, ...; floats likewise with
 halves; strings over an alphabet taken from ``f``'s string literals (or ``"ab01"``) in
 length order; lists by growing length and element rank (all lists over the first ``s``
 elements of the element type before any that needs element ``s + 1``).
+
+Types it cannot enumerate (dicts, a bare ``list``) get only the probes: not finding an
+answer there is no evidence of hardness and earns none.
+
+The search calls ``f`` many times in one process (a fork without the result channel, see
+:mod:`domains.p3.calls`), so ``f`` can tell it from a check and its report is a hint only:
+a claimed step is rebuilt here by the same enumerator, without ``f``, and its candidate
+re-checked by the judge; and :mod:`domains.p3.fitness` credits "nothing found" only
+where no known answer (``g``'s, the solve attempts', probes the judge accepted) lies
+within the budget and some honest solver succeeded.
 
 Hostile puzzles (scored under selection pressure):
 - a slow ``f`` that runs the search out of time earns credit only for the candidates it
   let the search try (so slowness is never rewarded); the search checks its clock every
   few calls;
 - a stateful ``f`` (counting its calls) could "accept" late in the search: a found answer
-  is re-checked in a fresh process, and one that does not hold there earns no credit;
+  is re-checked by the judge, and one that does not hold there earns no credit;
 - anything else that stops the search (exit, a crash, an output flood) earns no credit.
 """
 
 from __future__ import annotations
 
-import ast
+import json
+from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
+from itertools import islice
 from math import log1p
 from typing import TYPE_CHECKING, Any
 
+from domains.p3.answer_types import type_ok
+from domains.p3.probes import literal_probes
+from domains.p3.verify import CALLS_PRELUDE, JUDGE_SHARE, judge_job, judge_timeout, judgement
+from evo import plaindata
+from evo.domain import Verification
+
 if TYPE_CHECKING:
-    from evo.sandbox import Sandbox
+    from evo.sandbox import Sandbox, Verdict
 
 DEFAULT_BUDGET = 10000  # ~30 ms a puzzle; see experiments/p3_fitness_spread.py
 TIME_CAP_S = 1.0  # inside the sandbox's own timeout (2 s by default)
-MAX_LITERALS = 24
 
 # Shipped into the sandboxed program after the puzzle. Candidates are built fresh per try,
 # so an f that mutates its argument cannot corrupt the ones that follow.
@@ -84,7 +103,14 @@ def _evo_scalars(t, lits, alphabet):
                 if once(w):
                     yield w
 
+def _evo_enumerable(t):
+    return t in ("int", "float", "str", "bool") or (t.startswith("List[") and _evo_enumerable(t[5:-1]))
+
 def _evo_values(t, lits, alphabet):
+    if not _evo_enumerable(t):  # (dicts, bare list): only the probes of f's literals
+        for v in lits:
+            yield _evo_copy.deepcopy(v)
+        return
     if not t.startswith("List["):
         yield from _evo_scalars(t, lits, alphabet)
         return
@@ -106,28 +132,29 @@ def _evo_values(t, lits, alphabet):
                     if not seen or repr(v) not in seen:
                         yield v
 
-def _evo_search(t, lits, alphabet, budget, cap):
+def _evo_search(f, t, lits, alphabet, budget, cap):
     start = _evo_time.perf_counter()
+    lits = _evo_plain.decode(lits)
     for step, x in enumerate(_evo_values(t, lits, alphabet), 1):
         if step > budget:
             return {"steps": None, "stop": "budget"}
         if step % 16 == 0 and _evo_time.perf_counter() - start > cap:
             return {"steps": None, "stop": "time", "tried": step - 1}
-        shown = repr(x)  # before f sees it: f may mutate its argument
         try:
             ok = f(x) is True
         except Exception:
             ok = False
-        if ok:
-            return {"steps": step, "answer": shown}
-    return {"steps": None, "stop": "budget"}
+        if ok:  # the step only: the verifier rebuilds the candidate itself and re-checks it
+            return {"steps": step}
+    return {"steps": None, "stop": "budget" if _evo_enumerable(t) else "unenumerable"}
 '''
 
 
 @dataclass
 class SearchResult:
     """``steps``: candidates tried up to and including the first accepted one (None if
-    none); ``stop``: why the search ended without credit-worthy success, if it did."""
+    none); ``stop``: why the search ended without credit-worthy success, if it did;
+    ``answer``: the accepted candidate, encoded as plain data (rebuilt by the verifier)."""
 
     steps: int | None
     stop: str | None = None
@@ -135,36 +162,21 @@ class SearchResult:
     tried: int = 0
 
 
+def enumerable(t: str) -> bool:
+    """Answer types the search enumerates beyond the probes of ``f``'s literals."""
+    return t in ("int", "float", "str", "bool") or (t.startswith("List[") and enumerable(t[5:-1]))
+
+
 def literals(f_src: str) -> list[Any]:
-    """Constants of ``f``'s source (numbers, strings, lists of them), in source order."""
-    try:
-        tree = ast.parse(f_src)
-    except SyntaxError:
-        return []
-    out: list[Any] = []
-    for node in ast.walk(tree):
-        value: Any = None
-        if isinstance(node, ast.Constant) and type(node.value) in (int, float, str):
-            value = node.value
-            if isinstance(value, str) and len(value) > 40:
-                continue
-            if isinstance(value, int) and abs(value) > 10**12:
-                continue
-        elif isinstance(node, ast.List) and len(node.elts) <= 12:
-            try:
-                value = ast.literal_eval(node)
-            except (ValueError, SyntaxError, TypeError):
-                continue
-        elif (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub)
-              and isinstance(node.operand, ast.Constant) and type(node.operand.value) in (int, float)):
-            value = -node.operand.value
-        else:
-            continue
-        if value not in out:
-            out.append(value)
-        if len(out) >= MAX_LITERALS:
-            break
-    return out
+    """The probes of ``f`` (:func:`~domains.p3.probes.literal_probes`) the search can use."""
+    return [v for v in literal_probes(f_src) if type(v) is not tuple]
+
+
+def typed_literals(item: dict[str, Any]) -> list[Any]:
+    """What the search tries first: every probe for the types it enumerates (whose values
+    also seed element pools and int neighbours), else only the probes of the answer type."""
+    lits, t = literals(item["f"]), item["ans_type"]
+    return lits if enumerable(t) else [v for v in lits if type_ok(v, t)]
 
 
 def alphabet(lits: list[Any]) -> str:
@@ -172,38 +184,79 @@ def alphabet(lits: list[Any]) -> str:
     return "".join(chars[:6]) or "ab01"
 
 
+@cache
+def _enumerator() -> Any:
+    scope: dict[str, Any] = {"_evo_plain": plaindata}
+    exec(_HARNESS, scope)  # the harness alone, in the verifier: no puzzle code involved
+    return scope["_evo_values"]
+
+
+def candidates(item: dict[str, Any], limit: int) -> Iterator[Any]:
+    """The search's candidates in its order, rebuilt here (trusted) without running ``f``."""
+    lits = typed_literals(item)
+    return islice(_enumerator()(item["ans_type"], lits, alphabet(lits)), limit)
+
+
 def search_program(item: dict[str, Any]) -> str:
-    """The puzzle and the search; ``g`` is not part of it (the search never sees a solution)."""
-    return "from typing import List\n\n" + item["f"] + "\n" + _HARNESS
+    """The judge's harness and the search; ``f`` is defined only inside the call process."""
+    return CALLS_PRELUDE + _HARNESS
 
 
-def search_expr(item: dict[str, Any], budget: int, cap: float = TIME_CAP_S) -> str:
-    lits = literals(item["f"])
-    return f"_evo_search({item['ans_type']!r}, {lits!r}, {alphabet(lits)!r}, {budget}, {cap})"
+def search_expr(item: dict[str, Any], budget: int, timeout_s: float, cap: float = TIME_CAP_S) -> str:
+    lits = typed_literals(item)
+    args = (item["ans_type"], plaindata.encode(lits), alphabet(lits), budget, cap)
+    return f"_evo_relay({item['f']!r}, {args!r}, {JUDGE_SHARE * timeout_s!r})"
+
+
+def read_report(verdict: Verdict, budget: int) -> SearchResult:
+    """The search's report, untrusted (``f`` ran in its process): a claimed step is kept only
+    as a hint the verifier checks; anything malformed is a search that broke down."""
+    if not verdict.ok or type(verdict.value) is not dict or type(verdict.value.get("report")) is not str:
+        return SearchResult(None, stop=verdict.status if not verdict.ok else "no result")
+    try:
+        value = json.loads(verdict.value["report"])
+    except ValueError:
+        return SearchResult(None, stop="no result")
+    if type(value) is not dict:
+        return SearchResult(None, stop="no result")
+    steps, stop, tried = value.get("steps"), value.get("stop"), value.get("tried", 0)
+    if type(steps) is int and 1 <= steps <= budget:
+        return SearchResult(steps)
+    if stop in ("budget", "unenumerable", "time") and steps is None:
+        return SearchResult(None, stop=stop, tried=tried if type(tried) is int and 0 <= tried <= budget else 0)
+    return SearchResult(None, stop="no result")
+
+
+def search(items: list[dict[str, Any]], sandbox: Sandbox, budget: int = DEFAULT_BUDGET) -> list[SearchResult]:
+    """One search per puzzle; a found step comes back with its candidate, rebuilt here and
+    encoded (still to be re-checked by the judge: :func:`enumerate_solve` does)."""
+    timeout = sandbox.limits.timeout_s
+    verdicts = sandbox.run_many([(search_program(it), search_expr(it, budget, timeout)) for it in items])
+    results = [read_report(v, budget) for v in verdicts]
+    for i, (item, r) in enumerate(zip(items, results)):
+        if r.steps is not None:
+            found = list(candidates(item, r.steps))
+            if len(found) < r.steps:
+                results[i] = SearchResult(None, stop="no result")
+            else:
+                r.answer = plaindata.encode(found[-1])
+    return results
 
 
 def enumerate_solve(items: list[dict[str, Any]], sandbox: Sandbox,
                     budget: int = DEFAULT_BUDGET) -> list[SearchResult]:
-    """Searches every puzzle (one sandbox job each), then re-checks found answers in fresh
-    processes; a search that fails or whose answer does not re-check has ``stop`` set."""
+    """Searches every puzzle, then re-checks found answers through the judge (a fresh fork
+    per call, as every check of ``f``); one that does not hold there has ``stop`` set."""
     if not items:
         return []
-    verdicts = sandbox.run_many([(search_program(it), search_expr(it, budget)) for it in items])
-    results: list[SearchResult] = []
-    for v in verdicts:
-        value = v.value if v.ok and isinstance(v.value, dict) else None
-        if value is None:
-            results.append(SearchResult(None, stop=v.status if not v.ok else "no result"))
-        elif isinstance(value.get("steps"), int) and isinstance(value.get("answer"), str):
-            results.append(SearchResult(value["steps"], answer=value["answer"]))
-        else:
-            tried = value.get("tried")
-            results.append(SearchResult(None, stop=str(value.get("stop", "budget")),
-                                        tried=tried if isinstance(tried, int) and tried >= 0 else 0))
-    found = [i for i, r in enumerate(results) if r.steps is not None]
-    checks = sandbox.run_many([(search_program(items[i]), f"f({results[i].answer}) is True") for i in found])
+    results = search(items, sandbox, budget)
+    found = [i for i, r in enumerate(results) if r.answer is not None]
+    timeout = sandbox.limits.timeout_s
+    checks = sandbox.run_many([judge_job(items[i]["f"], [results[i].answer], False, timeout) for i in found],
+                              timeout_s=judge_timeout(timeout))
     for i, v in zip(found, checks):
-        if not (v.ok and v.value is True):
+        j = judgement(v, 1)
+        if isinstance(j, Verification) or not j[0][0] or j[2] is not None:
             results[i] = SearchResult(None, stop="answer does not re-check")
     return results
 
@@ -211,7 +264,9 @@ def enumerate_solve(items: list[dict[str, Any]], sandbox: Sandbox,
 def hardness(result: SearchResult, budget: int = DEFAULT_BUDGET) -> float:
     """0..1: log-scaled count of candidates that fail before the first answer; 1.0 when the
     whole budget finds none; out of time, the count it did try; 0.0 when the search broke
-    down (a crash, an exit, an answer that does not re-check: a stateful ``f``)."""
+    down (a crash, an exit, an answer that does not re-check) or cannot enumerate the type
+    (no evidence of hardness is not hardness). :mod:`domains.p3.fitness` decides when
+    this raw measure is credited."""
     if result.steps is not None:
         return min(1.0, log1p(result.steps - 1) / log1p(budget))
     if result.stop == "budget":
