@@ -1,11 +1,15 @@
 """Code problems with tests: the LLM writes a problem statement, a reference solution
 and unit tests together.
 
-Valid when the solution passes its own tests in the sandbox and the tests are not
-vacuous: they fail on a stub (``return None``) and on at least one mutant of the
-solution. Fitness mixes test strength (share of mutants killed) and difficulty for
-the current generator (share of ``solve_attempts`` fresh attempts, seeing the problem
-and the signature only, that fail the tests).
+Valid when the solution and tests pass the audit, the solution passes its own tests and
+the statement's examples in the sandbox, and the tests are not vacuous: they fail on a
+stub (``return None``) and kill at least one mutant of the solution
+(:mod:`domains.code_tests.verify`). Fitness mixes test strength (share of mutants the
+tests kill) and difficulty for the current generator: ``1 - solved / solve_attempts`` over
+fresh attempts that see the problem and the signature only, and 0 when no attempt passes
+(Absolute Zero Reasoner's proposer reward). An item no solver ever passes may be wrong
+(a reference that does not do what the statement says, tests that contradict it, a
+hidden requirement): it has earned no difficulty, only its strength.
 """
 
 from __future__ import annotations
@@ -156,7 +160,7 @@ class CodeTestsDomain(Domain):
             m = self._mutation[self.key(item)]
             strength = m["killed"] / m["mutants"] if m["mutants"] else 0.0
             k = self.solve_attempts
-            difficulty = 1.0 - solved / k if k else 0.0
+            difficulty = 1.0 - solved / k if k and solved else 0.0  # AZR: nothing when none passes
             w = self.strength_weight if k else 1.0
             out.append(Score(fitness=w * strength + (1 - w) * difficulty,
                              parts={"strength": strength, "killed": m["killed"], "mutants": m["mutants"],
