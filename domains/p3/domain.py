@@ -66,7 +66,7 @@ class P3Domain(Domain):
     ]
 
     def __init__(self, seeds_file: str | None = None, seeds_max_chars: int | None = None,
-                 solve_attempts: int = 4, solve_max_tokens: int = 96, solve_shots: int = 2,
+                 solve_attempts: int = 8, solve_max_tokens: int = 96, solve_shots: int = 2,
                  resolve: bool = True, search_weight: float = SEARCH_WEIGHT,
                  search_budget: int = DEFAULT_BUDGET) -> None:
         if solve_attempts < 1:
