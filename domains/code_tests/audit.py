@@ -46,7 +46,7 @@ BANNED_ATTRS = frozenset({
     "co_names", "format_map", "vformat", "get_field", "attrgetter", "methodcaller", "Formatter",
     "get_type_hints", "ForwardRef", "with_traceback",
 })
-_FIELD_WALK = re.compile(r"\{[^{}]*[.\[]")  # '{0.attr}' or '{0[key]}' in a format string
+_FIELD_WALK = re.compile(r"\{[^{}:!]*[.\[]")  # '{0.attr}' or '{0[key]}' before any ':' or '!'
 
 
 def _banned_import(names: list[str]) -> str | None:

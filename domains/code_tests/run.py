@@ -41,7 +41,7 @@ from evo.plaindata import sandbox_prelude
 if TYPE_CHECKING:
     from evo.sandbox import Sandbox, Verdict
 
-JUDGE_SHARE = 0.8  # of the sandbox's timeout: the harness stops in time to answer
+JUDGE_SHARE = 0.7  # of the sandbox's timeout: the harness stops in time to answer
 _HERE = Path(__file__).parent
 _SOURCE = (sandbox_prelude()
            + f"_EVO_CT_TESTER = {(_HERE / 'tester.py').read_text(encoding='utf-8')!r}\n"
