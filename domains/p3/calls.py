@@ -184,7 +184,11 @@ def _evo_twin(f_src, inputs, deadline):
     for fd in (rin, wout):
         _evo_os.close(fd)
     plain = _EVO_PLAIN_SRC  # noqa: F821 (the prelude defines it)
-    payload = _evo_json.dumps({"plain": plain, "f": _EVO_TYPING + f_src, "inputs": inputs})
+    # the list in another order than the first judging's: an f that accepts "the input at
+    # position 0" (read from the frames) then has to guess g's position twice
+    perm = list(range(len(inputs)))
+    _evo_random.SystemRandom().shuffle(perm)
+    payload = _evo_json.dumps({"plain": plain, "f": _EVO_TYPING + f_src, "inputs": [inputs[p] for p in perm]})
     try:
         _evo_os.write(win, payload.encode())  # may block on a large payload: f reads it all first
     except OSError:
@@ -197,7 +201,10 @@ def _evo_twin(f_src, inputs, deadline):
     try:
         pairs = _evo_json.loads(out)
         seen = {int(i): bool(ok) for i, ok in pairs if type(i) is int and type(ok) is bool}
-        return [seen[i] for i in range(len(inputs))]
+        back = [False] * len(inputs)
+        for j, p in enumerate(perm):
+            back[p] = seen[j]
+        return back
     except Exception:
         return None
 

@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from domains.p3.enumerate import SearchResult, candidates, search
 from domains.p3.fitness import blend, generator_difficulty, search_hardness
-from domains.p3.verify import answer_job, checked_answer, judge_job, judge_timeout, judgement
+from domains.p3.verify import (
+    answer_job,
+    checked_answer,
+    judge_job,
+    judge_timeout,
+    judgement,
+    shuffled,
+)
 from evo.domain import Score, Verification
 from evo.plaindata import decode, encode
 
@@ -76,7 +83,7 @@ def score_puzzles(items: list[dict[str, Any]], solutions: list[list[str]], sandb
                 pos.setdefault(r.answer, r.steps)  # type: ignore[arg-type]
                 spots.append((r.steps, r.answer))  # type: ignore[arg-type]
             pos.update({text: step for step, text in spots if text not in pos})
-        inputs.append(list(dict.fromkeys(known + [text for _, text in spots])))
+        inputs.append(shuffled(list(dict.fromkeys(known + [text for _, text in spots]))))
         positions.append(pos)
     timeout = sandbox.limits.timeout_s
     todo = [i for i in range(len(items)) if answers[i][0] is not None]

@@ -19,6 +19,7 @@ write the verdict. The judge's reply is assembled by trusted code and read stric
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -123,6 +124,12 @@ def checked_answer(verdict: Verdict, ans_type: str) -> tuple[str | None, Verific
     return encode(answer), None
 
 
+def shuffled(inputs: list[str]) -> list[str]:
+    """``inputs`` in an order drawn from the OS's randomness (f cannot predict or replay it)."""
+    random.SystemRandom().shuffle(inputs)
+    return inputs
+
+
 def check_puzzles(items: list[dict[str, Any]], sandbox: Sandbox, trivial: bool = True) -> list[Verification]:
     """Verdicts for puzzles with a solution ``g`` (two sandbox batches: answers, then judges);
     ``trivial=False`` skips the trivial-answer check and the second judging (a solve
@@ -133,7 +140,9 @@ def check_puzzles(items: list[dict[str, Any]], sandbox: Sandbox, trivial: bool =
         answers[i], out[i] = checked_answer(verdict, item["ans_type"])
     todo = [i for i in answers if out[i] is None]
     trivials = {i: [encode(t) for t in trivial_answers(items[i]["ans_type"])] if trivial else [] for i in todo}
-    inputs = {i: list(dict.fromkeys([answers[i]] + trivials[i])) for i in todo}
+    # Shuffled here, in the trusted parent: the judge's frames (which f can read from its
+    # fork) then hold the inputs in an order that says nothing of which one is g's answer.
+    inputs = {i: shuffled(list(dict.fromkeys([answers[i]] + trivials[i]))) for i in todo}
     timeout = sandbox.limits.timeout_s
     verdicts = sandbox.run_many([judge_job(items[i]["f"], inputs[i], trivial, timeout) for i in todo],
                                 timeout_s=judge_timeout(timeout))
@@ -143,9 +152,10 @@ def check_puzzles(items: list[dict[str, Any]], sandbox: Sandbox, trivial: bool =
             out[i] = j
             continue
         accepted, why, error = j
+        g_at = inputs[i].index(answers[i])
         # the answer's own timeout first (the judge's errors then follow from it), else the error
-        out[i] = (Verification("invalid", error[:300]) if error is not None and why[0] != "timeout"
-                  else answer_verdict(accepted[0], why[0]))
+        out[i] = (Verification("invalid", error[:300]) if error is not None and why[g_at] != "timeout"
+                  else answer_verdict(accepted[g_at], why[g_at]))
         if out[i] is None:
             hits = [text for text, a in zip(inputs[i], accepted) if a and text in trivials[i]]
             out[i] = (Verification("trivial", f"satisfied by the trivial answer {decode(hits[0])!r:.100}")
