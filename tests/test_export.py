@@ -62,7 +62,9 @@ def planted(small_campaign, tmp_path):
             # same puzzle text but for a dead statement: another AST, a near-identical embedding
             plant("near", o, {**o.item, "f": f + "\n    pass"})
         for o in list(originals.values())[:2]:
-            plant("low", o, {**o.item, "f": o.item["f"] + "\n    _low = 0"}, fitness=0.25)
+            # below anything the scorer gives (AZR-style P3 fitness is often 0 for the
+            # scripted generator, so a fixed 0.25 was no longer "low")
+            plant("low", o, {**o.item, "f": o.item["f"] + "\n    _low = 0"}, fitness=-1.0)
         o = next(iter(originals.values()))
         plant("broken", o, {**o.item, "f": "def f(x):\n    return x is None and False",
                             "g": "def g():\n    return None"})
@@ -150,7 +152,7 @@ def test_dedup_removes_planted_duplicates(planted, tmp_path):
 
 def test_min_fitness_and_per_cell(planted, tmp_path):
     d, ids, _, _ = planted
-    stats = export_campaign(d, tmp_path / "a", include_history=True, min_fitness=0.5)
+    stats = export_campaign(d, tmp_path / "a", include_history=True, min_fitness=-0.5)
     assert stats["dropped_min_fitness"] == len(ids["low"])
     assert not {r["id"] for r in _jsonl(tmp_path / "a" / "train.jsonl")} & set(ids["low"])
     stats = export_campaign(d, tmp_path / "b", include_history=True, per_cell=1)
