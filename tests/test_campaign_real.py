@@ -50,13 +50,16 @@ def test_real_campaign_records_every_candidate(real_campaign):
 
 
 def test_real_seeds_have_difficulty_fitness(real_campaign):
-    # P3 fitness: half the generator's failure share, half the enumerative search's hardness
+    # P3 fitness: half the generator's difficulty (AZR: nothing when no or every attempt
+    # succeeds), half the enumerative search's hardness
+    from domains.p3.fitness import generator_difficulty
+
     out, _, _ = real_campaign
     store = CampaignStore.open(out)
     for c in store.candidates("is_seed = 1"):
         parts = c.fitness_parts
         assert 0.0 <= c.fitness <= 1.0
-        assert parts["attempts"] == 2 and parts["difficulty"] == pytest.approx(1 - parts["solved"] / 2)
+        assert parts["attempts"] == 2 and parts["difficulty"] == pytest.approx(generator_difficulty(parts["solved"], 2))
         assert 0.0 <= parts["search_hardness"] <= 1.0 and "search_steps" in parts
         assert c.fitness == pytest.approx(0.5 * parts["difficulty"] + 0.5 * parts["search_hardness"])
         assert len(c.measures) == 2 and c.cell is not None
