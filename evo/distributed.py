@@ -115,12 +115,12 @@ class RaySandbox:
         """Sandbox.run, as one Ray task."""
         return self._submit([self._job(source, expr, timeout_s=timeout_s, memory_mb=memory_mb)], 1)[0]
 
-    def run_many(self, jobs: list[tuple[str, str | None]]) -> list[Verdict]:
-        """Sandbox.run_many across the cluster: verdicts in input order."""
+    def run_many(self, jobs: list[tuple[str, str | None]], *, timeout_s: float | None = None) -> list[Verdict]:
+        """Sandbox.run_many across the cluster: verdicts in input order (``timeout_s`` as there)."""
         if not jobs:
             return []
         cpus = max(1, int(self._ray.cluster_resources().get("CPU", 1)))
-        return self._submit([self._job(source, expr) for source, expr in jobs],
+        return self._submit([self._job(source, expr, timeout_s=timeout_s) for source, expr in jobs],
                             math.ceil(len(jobs) / (cpus * self._chunks_per_cpu)))
 
     def _submit(self, jobs: list[dict], chunk: int) -> list[Verdict]:
