@@ -21,12 +21,14 @@ def ceiling(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
 
 
 def setup_runs(tmp_path: Path, campaign: Path) -> None:
-    """Copies of one finished campaign as arms; the best-of-N copy kept out a cell only one child reached."""
+    """Copies of one finished campaign as arms; the best-of-N copy kept out a cell only one child reached
+    (one with fitness above 0: under issue 30's fitness many children score 0, and losing such a cell
+    would not lower the QD-score)."""
     for arm in ("plain-0", "best_of_n-0", "map_elites-0"):  # map_elites-0 is not finished: left out
         shutil.copytree(campaign, tmp_path / "runs" / "v" / arm)
     db = sqlite3.connect(tmp_path / "runs" / "v" / "best_of_n-0" / "campaign.sqlite")
     lone = db.execute("SELECT cell FROM candidates WHERE verdict = 'valid' AND cell IS NOT NULL GROUP BY cell "
-                      "HAVING COUNT(*) = 1 AND MAX(is_seed) = 0 LIMIT 1").fetchone()
+                      "HAVING COUNT(*) = 1 AND MAX(is_seed) = 0 AND MAX(fitness) > 0 LIMIT 1").fetchone()
     assert lone, "the fixture campaign has no cell that only one child reached"
     db.execute("UPDATE candidates SET add_status = -1 WHERE cell = ?", lone)
     db.commit()
