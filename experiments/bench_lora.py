@@ -30,7 +30,7 @@ from machine import cpu_flags, cpu_model, load_average  # noqa: E402
 MODELS = ["smollm2-135m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
 
 
-def worker(model: str, n_examples: int, steps: int) -> dict:
+def worker(model: str, n_examples: int, steps: int, batch: int) -> dict:
     import numpy as np
 
     from domains.p3 import P3Domain
@@ -38,7 +38,7 @@ def worker(model: str, n_examples: int, steps: int) -> dict:
     from evo.finetune.data import item_examples
     from evo.finetune.train import token_counter, train_lora
 
-    cfg = FinetuneConfig(every=1, max_steps=steps)
+    cfg = FinetuneConfig(every=1, max_steps=steps, batch_size=batch)
     domain = P3Domain()
     seeds = domain.seeds()
     count = token_counter(model)
@@ -62,11 +62,13 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=MODELS)
     ap.add_argument("--examples", type=int, default=16)
     ap.add_argument("--steps", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=8, help="FinetuneConfig.batch_size (8, the default, "
+                    "ran out of 24 GiB for the 1.5B: float32 logits over 151,936 tokens)")
     ap.add_argument("--out", default="experiments/results/bench_lora")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, args.examples, args.steps)))
+        print(json.dumps(worker(args.worker, args.examples, args.steps, args.batch)))
         return
     path = Path(f"{args.out}.jsonl")
     done = {json.loads(line)["model"] for line in path.read_text().splitlines()} if path.exists() else set()
@@ -74,9 +76,10 @@ def main() -> None:
         if model in done:
             continue
         proc = subprocess.run([sys.executable, __file__, "--worker", model, "--examples", str(args.examples),
-                               "--steps", str(args.steps)], capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise SystemExit(f"{model} failed:\n{proc.stderr[-2000:]}")
+                               "--steps", str(args.steps), "--batch", str(args.batch)],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:  # -9: the kernel's out-of-memory killer
+            raise SystemExit(f"{model} failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
         row = next(line for line in reversed(proc.stdout.splitlines()) if line.startswith("{"))
         with path.open("a") as fh:
             fh.write(row + "\n")
