@@ -157,7 +157,8 @@ def check_puzzles(items: list[dict[str, Any]], sandbox: Sandbox, trivial: bool =
         out[i] = (Verification("invalid", error[:300]) if error is not None and why[g_at] != "timeout"
                   else answer_verdict(accepted[g_at], why[g_at]))
         if out[i] is None:
-            hits = [text for text, a in zip(inputs[i], accepted) if a and text in trivials[i]]
+            ok = dict(zip(inputs[i], accepted))
+            hits = [text for text in trivials[i] if ok.get(text)]  # the trivial answers' own order
             out[i] = (Verification("trivial", f"satisfied by the trivial answer {decode(hits[0])!r:.100}")
                       if hits else Verification("valid"))
     return out  # type: ignore[return-value]
