@@ -62,18 +62,26 @@ def render_prompts(llm: Any, prompts: list[Any]) -> list[str]:
 
 def evaluate(llm: Any, bench: Any, sandbox: Any, *, n: int = 4, ks: Sequence[int] = (1,),
              temperature: float = 0.8, top_p: float = 0.95, seed: int = 0,
-             max_new_tokens: int | None = None) -> dict[str, Any]:
+             max_new_tokens: int | None = None, progress: str | Path | None = None,
+             chunk: int = 16) -> dict[str, Any]:
     """Samples ``n`` completions per problem of ``bench`` (a :class:`evo.domain.Benchmark`),
-    checks them; pass@k for each ``k <= n`` with a bootstrap interval over problems."""
+    checks them; pass@k for each ``k <= n`` with a bootstrap interval over problems.
+
+    With ``progress`` (a JSONL file) the problems go ``chunk`` at a time and each chunk's
+    counts are appended as it ends: a rerun with the same arguments skips the chunks already
+    there, so an interrupted evaluation of hours loses one chunk at most. Chunk ``i`` samples
+    with seed ``seed + i``, so a resumed evaluation is the uninterrupted one."""
     from evo.llm import SamplingParams
 
     ks = sorted({k for k in ks if k <= n} or {min(n, 1)})
     t = time.time()
     params = SamplingParams(n=n, temperature=temperature, top_p=top_p,
                             max_new_tokens=max_new_tokens or bench.max_new_tokens, stop=bench.stop, seed=seed)
-    gens = llm.generate(render_prompts(llm, bench.prompts), params)
-    ok = bench.check([[g.text for g in row] for row in gens], sandbox)
-    correct = [sum(row) for row in ok]
+    if progress is None:
+        gens = llm.generate(render_prompts(llm, bench.prompts), params)
+        correct = [sum(row) for row in bench.check([[g.text for g in row] for row in gens], sandbox)]
+    else:
+        correct = _chunked_counts(llm, bench, sandbox, params, Path(progress), chunk)
     m = len(correct)
     out: dict[str, Any] = {"benchmark": bench.name, "n_puzzles": m, "n": n, "k": max(ks), "ks": ks,
                            "samples": m * n}
@@ -84,6 +92,44 @@ def evaluate(llm: Any, bench: Any, sandbox: Any, *, n: int = 4, ks: Sequence[int
     out.update(solved=[i for i, c in zip(bench.ids, correct) if c], correct=correct, wall_s=time.time() - t,
                max_new_tokens=params.max_new_tokens, temperature=temperature, seed=seed, **bench.meta)
     return out
+
+
+def _chunked_counts(llm: Any, bench: Any, sandbox: Any, params: Any, progress: Path, chunk: int) -> list[int]:
+    """Correct samples per problem, ``chunk`` problems at a time, resumed from ``progress``.
+    A chunk line counts only if it was written for the same problems and sampling settings."""
+    from dataclasses import replace
+
+    if chunk < 1:
+        raise EvoError("chunk must be at least 1")
+    key = {"n": params.n, "temperature": params.temperature, "top_p": params.top_p,
+           "max_new_tokens": params.max_new_tokens, "seed": params.seed}
+    done: dict[int, list[int]] = {}
+    if progress.is_file():
+        for line in progress.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by a crash: that chunk is redone
+            i = rec.get("chunk")
+            if (isinstance(i, int) and rec.get("settings") == key
+                    and rec.get("ids") == bench.ids[i * chunk:(i + 1) * chunk]):
+                done[i] = rec["correct"]
+    progress.parent.mkdir(parents=True, exist_ok=True)
+    correct: list[int] = []
+    for i, lo in enumerate(range(0, len(bench.ids), chunk)):
+        if i not in done:
+            prompts = bench.prompts[lo:lo + chunk]
+            gens = llm.generate(render_prompts(llm, prompts), replace(params, seed=params.seed + i))
+            # check() reads completions per problem of the whole benchmark: the other
+            # problems get none
+            texts = [[]] * lo + [[g.text for g in row] for row in gens]
+            part = bench.check(texts + [[]] * (len(bench.ids) - len(texts)), sandbox)[lo:lo + chunk]
+            done[i] = [int(sum(row)) for row in part]
+            with progress.open("a") as fh:
+                fh.write(json.dumps({"chunk": i, "ids": bench.ids[lo:lo + chunk], "settings": key,
+                                     "correct": done[i]}) + "\n")
+        correct += done[i]
+    return correct
 
 
 def resolve_model(model: str) -> tuple[str, str | None]:

@@ -275,6 +275,45 @@ def test_eval_solve_verifies_sampled_solutions_in_the_sandbox():
     assert r["pass@1"] == pytest.approx(0.5) and r["pass@2"] == pytest.approx(0.5)
 
 
+@needs_data
+def test_eval_resumes_from_its_progress_file(tmp_path):
+    """Chunked evaluation gives the unchunked result; a rerun reuses the finished chunks (a
+    generator that would fail is never called), redoes a chunk whose line was cut short, and
+    never reuses counts written under other sampling settings."""
+    puzzles = {p["name"]: p for p in json.loads((DEFAULT_DATA / "puzzles.json").read_text())}
+    items = load_puzzles(split="test", limit=5)
+    solved = [items[0], items[3]]  # one in each chunk of 3
+    calls = []
+
+    def respond(prompt: str, j: int) -> str:
+        calls.append(prompt)
+        for it in solved:
+            if prompt.endswith(it["f"] + "\n\ndef g("):
+                ref = puzzles[it["name"]]
+                return ref["sol_header"][len("def sol("):] + "\n" + ref["sol_bodies"][0] + "\n"
+        return "):\n    return None\n"
+
+    def refuse(prompt: str, j: int) -> str:
+        raise AssertionError("a finished chunk was generated again")
+
+    bench, progress = P3Domain().benchmark("test", 5), tmp_path / "eval.jsonl"
+    with Sandbox() as sandbox:
+        whole = evaluate(ScriptedStandInLLM(respond), bench, sandbox, n=2, ks=(1, 2))
+        chunked = evaluate(ScriptedStandInLLM(respond), bench, sandbox, n=2, ks=(1, 2), progress=progress, chunk=3)
+        assert chunked["correct"] == whole["correct"] == [2, 0, 0, 2, 0]
+        assert len(progress.read_text().splitlines()) == 2
+        again = evaluate(ScriptedStandInLLM(refuse), bench, sandbox, n=2, ks=(1, 2), progress=progress, chunk=3)
+        assert again["correct"] == whole["correct"] and again["pass@1"] == pytest.approx(0.4)
+        lines = progress.read_text().splitlines()
+        progress.write_text(lines[0] + "\n" + lines[1][:20])  # the second chunk's line cut by a crash
+        calls.clear()
+        redone = evaluate(ScriptedStandInLLM(respond), bench, sandbox, n=2, ks=(1, 2), progress=progress, chunk=3)
+        assert redone["correct"] == whole["correct"] and len(calls) == 2 * 2  # 2 problems x n=2
+        calls.clear()
+        other = evaluate(ScriptedStandInLLM(respond), bench, sandbox, n=1, ks=(1,), progress=progress, chunk=3)
+        assert other["correct"] == [1, 0, 0, 1, 0] and len(calls) == 5
+
+
 # -- CLI bad input -----------------------------------------------------------------------
 @pytest.mark.parametrize("args, message", [
     (["finetune", "/nonexistent"], "is not a campaign directory"),

@@ -143,6 +143,51 @@ def test_trainer_settings_on_a_second_gpu(monkeypatch, tmp_path):
     assert "shuffle_dataset" not in cfg
 
 
+@pytest.mark.parametrize("native_bf16", [True, False])
+def test_trainer_settings_on_cpu(monkeypatch, tmp_path, native_bf16):
+    """On CPU: bfloat16 weights and autocast only where the CPU has native bf16 matmuls,
+    float32 elsewhere; grad_accum reaches the Trainer; checkpointing is off for a 135M model
+    by default and on when asked."""
+    import trl
+
+    import evo.finetune.train as train
+    import evo.llm.transformers_backend as tb
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def spy_config(**kwargs):
+        seen["config"] = kwargs
+        return SimpleNamespace(**kwargs)
+
+    def spy_trainer():
+        class T:
+            def __init__(self, model, **kwargs):
+                seen["dtype"] = next(model.parameters()).dtype
+                raise Stop
+
+        return T
+
+    monkeypatch.setattr(trl, "SFTConfig", spy_config)
+    monkeypatch.setattr(train, "_kl_trainer_class", spy_trainer)
+    monkeypatch.setattr(tb, "cpu_has_bf16", lambda: native_bf16)
+    example = Example(prompt="p", completion="c", kind="generate", source="archive", key="k")
+    for cfg, checkpointing in ((FinetuneConfig(grad_accum=4), False),
+                               (FinetuneConfig(grad_accum=4, gradient_checkpointing=True), True)):
+        with pytest.raises(Stop):
+            train_lora("smollm2-135m", [example], tmp_path / "a", cfg, device="cpu")
+        got = seen["config"]
+        assert got["bf16"] is native_bf16
+        assert seen["dtype"] == (torch.bfloat16 if native_bf16 else torch.float32)
+        assert got["gradient_accumulation_steps"] == 4 and got["gradient_checkpointing"] is checkpointing
+        assert (got["gradient_checkpointing_kwargs"] is not None) is checkpointing
+    with pytest.raises(Stop):
+        train_lora("smollm2-135m", [example], tmp_path / "a", FinetuneConfig(dtype="float32"), device="cpu")
+    assert seen["dtype"] == torch.float32 and seen["config"]["bf16"] is False
+
+
 def test_training_without_the_train_extra_names_it(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "trl", None)
     example = Example(prompt="p", completion="c", kind="generate", source="archive", key="k")

@@ -20,6 +20,7 @@ from evo.config import FinetuneConfig
 from evo.errors import EvoError
 from evo.finetune.data import Example
 from evo.llm.embedded import resolve_model_path
+from evo.llm.transformers_backend import resolve_dtype
 
 
 def _kl_trainer_class():
@@ -80,6 +81,15 @@ def completion_terms(logits: torch.Tensor, ref: torch.Tensor, targets: torch.Ten
     return total[0], total[1]
 
 
+CHECKPOINT_PARAMS = 1_000_000_000  # gradient checkpointing's "auto" turns on above this many parameters on CPU
+
+
+def train_dtype(dtype: str, device: str) -> torch.dtype:
+    """The base weights' dtype for training (``FinetuneConfig.dtype``); bfloat16 also turns on
+    the Trainer's bf16 autocast. LoRA weights stay float32 either way (PEFT's default)."""
+    return resolve_dtype(dtype, device)
+
+
 def device_kind(device: str = "auto") -> str:
     return ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
 
@@ -111,22 +121,26 @@ def train_lora(model: str, examples: list[Example], out_dir: str | Path, cfg: Fi
 
     dev = device_kind(device)
     cuda = dev.startswith("cuda")  # "cuda:1" too: bf16 and checkpointing there as on "cuda"
+    bf16 = train_dtype(cfg.dtype, dev) == torch.bfloat16
     path = resolve_model_path(model)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
-        base = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16 if cuda else torch.float32)
+        base = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16 if bf16 else torch.float32)
     except (OSError, ValueError) as exc:
         raise EvoError(f"cannot load model '{model}' for fine-tuning: {str(exc).splitlines()[0]}") from None
+    checkpointing = cfg.gradient_checkpointing
+    if checkpointing is None:
+        checkpointing = cuda or sum(p.numel() for p in base.parameters()) > CHECKPOINT_PARAMS
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "right"
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                       target_modules="all-linear", task_type="CAUSAL_LM")
     trainer_cfg = {
-        "per_device_train_batch_size": cfg.batch_size, "gradient_accumulation_steps": 1,
+        "per_device_train_batch_size": cfg.batch_size, "gradient_accumulation_steps": cfg.grad_accum,
         "num_train_epochs": cfg.epochs, "max_steps": cfg.max_steps, "learning_rate": cfg.lr,
         "max_length": cfg.max_length, "lr_scheduler_type": "linear", "seed": seed, "data_seed": seed,
-        "bf16": cuda, "gradient_checkpointing": cuda, "completion_only_loss": True, "packing": False,
+        "bf16": bf16, "gradient_checkpointing": checkpointing, "completion_only_loss": True, "packing": False,
     }
     # No shuffle_dataset (TRL >= 0.26 only): run_round permutes the mix with a seeded RNG and
     # the Trainer's sampler shuffles every epoch (data_seed).
@@ -138,7 +152,7 @@ def train_lora(model: str, examples: list[Example], out_dir: str | Path, cfg: Fi
         args = SFTConfig(output_dir=scratch, logging_steps=1, save_strategy="no", report_to="none",
                          use_cpu=dev == "cpu", disable_tqdm=True, dataloader_pin_memory=False,
                          dataset_num_proc=None, **trainer_cfg,
-                         gradient_checkpointing_kwargs={"use_reentrant": False} if cuda else None)
+                         gradient_checkpointing_kwargs={"use_reentrant": False} if checkpointing else None)
         if cuda and dev != "cuda":
             torch.cuda.set_device(dev)  # the Trainer places the model on the current device
         cls = _kl_trainer_class()
@@ -153,7 +167,7 @@ def train_lora(model: str, examples: list[Example], out_dir: str | Path, cfg: Fi
         "train_s": train_s, "steps": int(result.global_step), "train_loss": float(result.training_loss),
         "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None,
         "examples_per_s": len(examples) * max(cfg.epochs, 1) / train_s if cfg.max_steps <= 0 and train_s
-        else result.global_step * cfg.batch_size / train_s if train_s else None,
+        else result.global_step * cfg.batch_size * cfg.grad_accum / train_s if train_s else None,
         "device": dev,
     }
     if trainer.kl_log:
