@@ -30,7 +30,8 @@ from machine import cpu_flags, cpu_model, load_average  # noqa: E402
 MODELS = ["smollm2-135m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
 
 
-def worker(model: str, n_examples: int, steps: int, batch: int) -> dict:
+def worker(model: str, n_examples: int, steps: int, batch: int, accum: int = 1, dtype: str = "auto",
+           checkpointing: bool | None = None) -> dict:
     import numpy as np
 
     from domains.p3 import P3Domain
@@ -38,7 +39,8 @@ def worker(model: str, n_examples: int, steps: int, batch: int) -> dict:
     from evo.finetune.data import item_examples
     from evo.finetune.train import token_counter, train_lora
 
-    cfg = FinetuneConfig(every=1, max_steps=steps, batch_size=batch)
+    cfg = FinetuneConfig(every=1, max_steps=steps, batch_size=batch, grad_accum=accum, dtype=dtype,
+                         gradient_checkpointing=checkpointing)
     domain = P3Domain()
     seeds = domain.seeds()
     count = token_counter(model)
@@ -49,12 +51,27 @@ def worker(model: str, n_examples: int, steps: int, batch: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         res = train_lora(model, examples, Path(tmp) / "adapter", cfg, device="cpu")
     m = res["metrics"]
+    per_step = cfg.batch_size * cfg.grad_accum
     return {"model": model, "examples": len(examples), "mean_tokens": sum(tokens) / len(tokens),
-            "steps": m["steps"], "batch": cfg.batch_size, "train_s": round(m["train_s"], 1),
-            "total_s_incl_load": round(time.perf_counter() - t0, 1),
-            "examples_per_s": round(m["steps"] * cfg.batch_size / m["train_s"], 3),
-            "tokens_per_s": round(m["steps"] * cfg.batch_size * sum(tokens) / len(tokens) / m["train_s"], 1),
+            "steps": m["steps"], "batch": cfg.batch_size, "accum": cfg.grad_accum,
+            "dtype": res["trainer"]["bf16"] and "bfloat16" or "float32",
+            "checkpointing": res["trainer"]["gradient_checkpointing"], "peak_rss_gb": _peak_rss_gb(),
+            "train_s": round(m["train_s"], 1), "total_s_incl_load": round(time.perf_counter() - t0, 1),
+            "examples_per_s": round(m["steps"] * per_step / m["train_s"], 3),
+            "tokens_per_s": round(m["steps"] * per_step * sum(tokens) / len(tokens) / m["train_s"], 1),
             "date": dt.date.today().isoformat(), "cpu": cpu_model(), "flags": cpu_flags(), "load": load_average()}
+
+
+def _peak_rss_gb() -> float:
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)  # KiB on Linux
+
+
+def _label(r: dict) -> str:
+    """One row's settings (rows from before these columns existed: float32, no checkpointing)."""
+    ck = "checkpointing" if r.get("checkpointing") else "no checkpointing"
+    return f"{r['model']} ({r.get('dtype', 'float32')}, {ck})"
 
 
 def main() -> None:
@@ -64,32 +81,43 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=2)
     ap.add_argument("--batch", type=int, default=8, help="FinetuneConfig.batch_size (8, the default, "
                     "ran out of 24 GiB for the 1.5B: float32 logits over 151,936 tokens)")
+    ap.add_argument("--accum", type=int, default=1, help="FinetuneConfig.grad_accum")
+    ap.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"], help="FinetuneConfig.dtype")
+    ap.add_argument("--checkpointing", choices=["auto", "on", "off"], default="auto",
+                    help="FinetuneConfig.gradient_checkpointing (auto: on above 1B parameters on CPU)")
     ap.add_argument("--out", default="experiments/results/bench_lora")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, args.examples, args.steps, args.batch)))
+        ck = {"auto": None, "on": True, "off": False}[args.checkpointing]
+        print(json.dumps(worker(args.worker, args.examples, args.steps, args.batch, args.accum, args.dtype, ck)))
         return
     path = Path(f"{args.out}.jsonl")
-    done = {json.loads(line)["model"] for line in path.read_text().splitlines()} if path.exists() else set()
+    settings = [str(args.batch), str(args.accum), args.dtype, args.checkpointing]
+    done = ({tuple(json.loads(line).get("settings", [])) for line in path.read_text().splitlines()}
+            if path.exists() else set())
     for model in args.models:
-        if model in done:
+        if (model, *settings) in done:  # a rerun skips what is measured already
             continue
         proc = subprocess.run([sys.executable, __file__, "--worker", model, "--examples", str(args.examples),
-                               "--steps", str(args.steps), "--batch", str(args.batch)],
+                               "--steps", str(args.steps), "--batch", str(args.batch), "--accum", str(args.accum),
+                               "--dtype", args.dtype, "--checkpointing", args.checkpointing],
                               capture_output=True, text=True)
         if proc.returncode != 0:  # -9: the kernel's out-of-memory killer
             raise SystemExit(f"{model} failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
         row = next(line for line in reversed(proc.stdout.splitlines()) if line.startswith("{"))
+        row = json.dumps({**json.loads(row), "settings": [model, *settings]})
         with path.open("a") as fh:
             fh.write(row + "\n")
         print(row, flush=True)
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     lines = ["# LoRA throughput on campaign-sized P3 examples (`python experiments/bench_lora.py`)", "",
-             "| model | date | CPU, flags | load | examples (mean tokens) | steps x batch | train s | "
-             "incl. load s | examples/s | tokens/s |", "|---|---|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['model']} | {r['date']} | {r['cpu']}, {r['flags']} | {r['load']} | {r['examples']} "
-              f"({r['mean_tokens']:.0f}) | {r['steps']} x {r['batch']} | {r['train_s']} | {r['total_s_incl_load']} "
+             "| model (weights, activations) | date | CPU, flags | load | examples (mean tokens) | "
+             "steps x batch x accumulation | peak RSS GB | train s | incl. load s | examples/s | tokens/s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {_label(r)} | {r['date']} | {r['cpu']}, {r['flags']} | {r['load']} | {r['examples']} "
+              f"({r['mean_tokens']:.0f}) | {r['steps']} x {r['batch']} x {r.get('accum', 1)} | "
+              f"{r.get('peak_rss_gb', '-')} | {r['train_s']} | {r['total_s_incl_load']} "
               f"| {r['examples_per_s']} | {r['tokens_per_s']} |" for r in rows]
     Path(f"{args.out}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -50,6 +50,7 @@ from evo.domain import ParseError
 from evo.evalsolve import evaluate
 from evo.finetune import archive_examples, finetune_and_swap
 from evo.finetune.data import Example, item_examples
+from evo.finetune.rounds import current_adapter
 from evo.finetune.train import token_counter
 from evo.llm import SamplingParams, load_generator
 
@@ -72,12 +73,33 @@ SIZES: dict[str, dict[str, Any]] = {
                 train_examples=160, epochs=2.0, max_steps=-1, train_batch=16, max_length=384, lr=2e-4,
                 rounds=3, bon_n=8, bon_batches=4, batch_size=1024, workers=15, seed_share=0.1,
                 kl_coef=0.05, device="auto"),
+    # Issue 31: the experiment with a generator that can write the data, Qwen2.5-Coder-1.5B
+    # on vLLM's CPU build (the demo's engine; LoRA swapped in without a restart). All 228 test
+    # families at n = 10 (pass@1, pass@5, pass@10), a 512-sample base campaign (the 1.5B writes
+    # ~17% valid puzzles: ~85 valid, ~40 evolved elites expected), 96 examples per trained arm,
+    # LoRA at batch 2 x 4 accumulation with checkpointing (batch 8 ran out of 24 GiB), 3 rounds.
+    # Every step is resumable inside (held-out chunks, the base campaign's iterations, training
+    # before measuring): hours in the background, over several sessions. Expected minutes per
+    # step on an idle 2-core AVX-512 box are in EXPECTED_MIN; they double with another job beside.
+    "cpu-1.5b": dict(backend="vllm", model="qwen2.5-coder-1.5b", eval_limit=None, n=10, ks=[1, 5, 10], base_iters=8,
+                     phase_iters=2, prompts=16, samples=4, max_seeds=None, solve_attempts=4, solve_tokens=96,
+                     max_new_tokens=160, train_examples=96, epochs=2.0, max_steps=-1, train_batch=2, grad_accum=4,
+                     max_length=384, lr=3e-4, rounds=3, bon_n=4, bon_batches=8, batch_size=32, workers=2,
+                     seed_share=0.1, kl_coef=0.05, device="auto"),
     # the plumbing at the smallest size that still runs every step (gpu_suite --dry-run, CI)
     "tiny": dict(backend="transformers", eval_limit=1, n=2, ks=[1, 2], base_iters=1, phase_iters=1, prompts=1, samples=1,
                  max_seeds=2, solve_attempts=1, solve_tokens=16, max_new_tokens=32, train_examples=4,
                  search_budget=100,
                  epochs=1.0, max_steps=1, train_batch=2, max_length=256, lr=5e-4, rounds=2, bon_n=2,
                  bon_batches=1, batch_size=8, workers=2, seed_share=0.1, kl_coef=0.05, device="auto"),
+}
+
+
+# Expected minutes per step (idle 2-core AVX-512 box), printed before each step starts:
+# held-out 2,280 samples at ~60 tok/s (~70 tokens each) plus judging; a phase is 128 samples with
+# their solve attempts; LoRA 96 examples x 2 epochs at ~0.15 examples/s.
+EXPECTED_MIN: dict[str, dict[str, float]] = {
+    "cpu-1.5b": {"campaign:base": 45, "heldout": 45, "phase": 12, "train": 25, "best_of_n": 40},
 }
 
 
@@ -88,8 +110,8 @@ def make_config(p: dict[str, Any], seed: int) -> CampaignConfig:
         prompts_per_iteration=p["prompts"], samples_per_prompt=p["samples"],
         domain_options={"solve_attempts": p["solve_attempts"], "solve_max_tokens": p["solve_tokens"],
                         **({"search_budget": p["search_budget"]} if p.get("search_budget") else {})},
-        generator={"backend": p["backend"], "max_new_tokens": p["max_new_tokens"], "batch_size": p["batch_size"],
-                   "device": p["device"]},
+        generator={"backend": p["backend"], "model": p.get("model", "smollm2-135m"),
+                   "max_new_tokens": p["max_new_tokens"], "batch_size": p["batch_size"], "device": p["device"]},
         sandbox={"workers": p["workers"]}, operators={"parents": 2}, archive={"dims": [20, 20]},
         finetune=anchors(p, on=True, round1=True))
 
@@ -98,7 +120,7 @@ def anchors(p: dict[str, Any], *, on: bool, round1: bool = False) -> dict[str, A
     """The trainer settings. Round 1 gets exactly the examples built here (no extra seed mix,
     no KL: every arm the same); later rounds of arm 3 get the anchors on or off."""
     base = {"epochs": p["epochs"], "max_steps": p["max_steps"], "lr": p["lr"], "batch_size": p["train_batch"],
-            "max_length": p["max_length"], "solve_examples": True, "every": 0,
+            "max_length": p["max_length"], "solve_examples": True, "every": 0, "grad_accum": p.get("grad_accum", 1),
             "max_examples": max(1, p["train_examples"] // 2)}
     if round1:
         return {**base, "seed_share": 0.0, "accumulate": False, "kl_coef": 0.0}
@@ -120,6 +142,9 @@ class Experiment:
         old = json.loads(self.json_path.read_text()) if self.json_path.is_file() else None
         if old is None or old.get("plan") != plan or not work.is_dir():
             old = {"plan": plan, "steps": {}}
+            shutil.rmtree(work, ignore_errors=True)  # campaign dirs of another plan cannot resume
+            work.mkdir(parents=True, exist_ok=True)
+        old.setdefault("partial", {})  # finished parts of unfinished steps (see part())
         self.res = old
         self._llm = self._embedder = None
         self.count = token_counter(self.cfg.generator.model)
@@ -128,7 +153,10 @@ class Experiment:
     def base_llm(self):
         if self._llm is None:
             g = self.cfg.generator
-            self._llm = load_generator(g.backend, g.model, batch_size=g.batch_size, device=g.device)
+            # vLLM: one engine for every arm, LoRA enabled from the start so adapters swap in
+            # without a restart (the base arm runs on the same LoRA-enabled engine: same speed)
+            lora = {"lora_rank": self.cfg.finetune.lora_r} if g.backend == "vllm" else {}
+            self._llm = load_generator(g.backend, g.model, batch_size=g.batch_size, device=g.device, **lora)
         return self._llm
 
     def embedder(self) -> Embedder:
@@ -146,26 +174,72 @@ class Experiment:
             shutil.rmtree(d)
         if src is not None:
             shutil.copytree(self.work / "snap" / src, d)
-        return Campaign(self.cfg.model_copy(deep=True), d, generator=self.base_llm(), embedder=self.embedder())
+        llm = self.base_llm()
+        if hasattr(llm, "set_adapter"):  # the shared engine serves this dir's newest adapter, or the base
+            found = current_adapter(d)
+            llm.set_adapter(*(found or (None, 0)))
+            return Campaign(self.cfg.model_copy(deep=True), d, generator=llm, embedder=self.embedder())
+        found = current_adapter(d)
+        if found:  # an engine without hot-swap: this arm's tuned generator, loaded from its adapter
+            g = self.cfg.generator
+            llm = load_generator(g.backend, g.model, adapter=found[0], version=found[1], batch_size=g.batch_size,
+                                 device=g.device)
+        return Campaign(self.cfg.model_copy(deep=True), d, generator=llm, embedder=self.embedder())
+
+    def part(self, step: str, part: str, fn: Any) -> dict[str, Any]:
+        """Part ``part`` of step ``step``: its saved result, or ``fn()`` run and saved at once,
+        so that a step of hours resumes after its last finished part."""
+        done = self.res["partial"].setdefault(step, {})
+        if part not in done:
+            self.expect(f"{step}/{part}", part)
+            t = time.time()
+            done[part] = {**fn(), "part_s": time.time() - t}
+            self.write()
+            print(f"[{time.strftime('%H:%M:%S')}] {step}/{part} done", flush=True)
+        return done[part]
+
+    def expect(self, what: str, kind: str) -> None:
+        minutes = EXPECTED_MIN.get(self.size, {}).get(kind)
+        if minutes:
+            print(f"[{time.strftime('%H:%M:%S')}] {what}: expected ~{minutes:.0f} min on an idle 2-core box",
+                  flush=True)
 
     def snapshot(self, name: str, as_: str) -> None:
-        dst = self.work / "snap" / as_
-        if dst.exists():
-            shutil.rmtree(dst)
-        shutil.copytree(self.work / name, dst, ignore=shutil.ignore_patterns("writer.lock"))
+        self._copy(self.work / name, as_)
+
+    def snapshot_of(self, src: str, as_: str) -> None:
+        self._copy(self.work / "snap" / src, as_)
+
+    def _copy(self, src: Path, as_: str) -> None:
+        """Copies to a temporary name, then renames: a crash never leaves half a snapshot."""
+        dst, tmp = self.work / "snap" / as_, self.work / "snap" / f".{as_}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(src, tmp, ignore=shutil.ignore_patterns("writer.lock"))
+        shutil.rmtree(dst, ignore_errors=True)
+        tmp.rename(dst)
 
     def save(self, step: str, value: dict[str, Any]) -> None:
         self.res["steps"][step] = value
-        self.res.update(date=date.today().isoformat(), machine=machine())
-        self.json_path.parent.mkdir(parents=True, exist_ok=True)
-        self.json_path.write_text(json.dumps(self.res, indent=1))
-        write_report(self.res, self.md_path)
+        self.res["partial"].pop(step, None)
+        self.write()
         print(f"[{time.strftime('%H:%M:%S')}] {step}: {short(value)}", flush=True)
 
+    def write(self) -> None:
+        """The results file, whole or not at all (a crash mid-write keeps the previous one)."""
+        self.res.update(date=date.today().isoformat(), machine=machine())
+        self.json_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.json_path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.res, indent=1))
+        tmp.replace(self.json_path)
+        write_report(self.res, self.md_path)
+
     # -- measures ---------------------------------------------------------------------------
-    def heldout(self, c: Campaign) -> dict[str, Any]:
+    def heldout(self, c: Campaign, step: str) -> dict[str, Any]:
+        """Held-out pass@k; chunks of 16 puzzles are kept in work/progress/ as they finish
+        (cleared when the step's generator is trained again)."""
         bench = c.domain.benchmark("test", self.p["eval_limit"], 0, self.style)
-        r = evaluate(c.generator.llm, bench, c.sandbox, n=self.p["n"], ks=self.p["ks"], seed=self.seed)
+        r = evaluate(c.generator.llm, bench, c.sandbox, n=self.p["n"], ks=self.p["ks"], seed=self.seed,
+                     progress=self.progress_file(step))
         r["ids"] = bench.ids
         return r
 
@@ -245,11 +319,54 @@ class Experiment:
         out["rescore"] = rec.get("rescore")
         return out
 
-    def measure(self, c: Campaign, out: dict[str, Any]) -> dict[str, Any]:
-        out["heldout"] = self.heldout(c)
-        c.generator.take_seconds()
-        out["phase"] = self.phase(c)
-        return out
+    def progress_file(self, step: str) -> Path:
+        return self.work / "progress" / f"{step.replace(':', '_')}.jsonl"
+
+    def measured(self, step: str, arm_dir: str, src: str, after: str | None = None) -> dict[str, Any]:
+        """The held-out and phase parts of ``step`` on the campaign in snapshot ``src``; the
+        campaign after its phase is snapshotted as ``after`` (the next round starts there)."""
+        def heldout() -> dict[str, Any]:
+            c = self.campaign(arm_dir, src)
+            try:
+                return self.heldout(c, step)
+            finally:
+                c.close()
+
+        def phase() -> dict[str, Any]:
+            c = self.campaign(arm_dir, src)
+            try:
+                out = self.phase(c)
+            finally:
+                c.close()
+            if after:
+                self.snapshot(arm_dir, after)
+            return out
+
+        return {"heldout": self.part(step, "heldout", heldout), "phase": self.part(step, "phase", phase)}
+
+    def trained(self, step: str, arm_dir: str, src: str, build: Any, after: str | None = None) -> dict[str, Any]:
+        """One trained arm: ``build(c)`` gives (examples or None for the archive's, source,
+        trainer settings, extra record); trained once into a snapshot, then measured there."""
+        snap = f"{step.replace(':', '_')}@trained"
+
+        def train() -> dict[str, Any]:
+            c = self.campaign(arm_dir, src)
+            try:
+                data, source, finetune, extra = build(c)
+                self.progress_file(step).unlink(missing_ok=True)  # a new adapter: old counts are void
+                out = {**self.train_arm(c, data, source, finetune), **extra}
+            finally:
+                c.close()
+            self.snapshot(arm_dir, snap)
+            return out
+
+        out = dict(self.part(step, "train", train))
+        out.pop("part_s", None)
+        if "skipped" in out:
+            if after:  # nothing trained: the next round starts from this round's source
+                self.snapshot_of(src, after)
+            return out
+        return {**out, **self.measured(step, arm_dir, snap, after)}
 
     # -- the steps --------------------------------------------------------------------------
     def steps(self) -> list[tuple[str, Any]]:
@@ -261,7 +378,8 @@ class Experiment:
         return s
 
     def step_base(self) -> dict[str, Any]:
-        c = self.campaign("base")
+        self.expect("campaign:base", "campaign:base")
+        c = self.campaign("base", fresh=False)  # an interrupted campaign resumes from its store
         try:
             t = time.time()
             c.run()
@@ -277,66 +395,61 @@ class Experiment:
         return out
 
     def step_arm_base(self) -> dict[str, Any]:
-        c = self.campaign("arm-base", "s0")
-        try:
-            return self.measure(c, {"round": 0})
-        finally:
-            c.close()
+        return {"round": 0, **self.measured("arm:base", "arm-base", "s0")}
 
     def step_elites(self) -> dict[str, Any]:
-        c = self.campaign("arm-elites", "s0")
-        try:
+        def build(c: Campaign):
             n = self.budget(c)
             elites = archive_examples(c.store, c.archive, c.domain, c.config.finetune, 1, self.seed, self.count)
             elites = elites[: n - max(1, int(np.ceil(self.p["seed_share"] * n)))]  # a seed share stays
             data = elites + self.seed_examples(c, n - len(elites))
-            out = self.train_arm(c, data, "archive", anchors(self.p, on=True, round1=True))
-            out["data"] = {"elite_examples": len(elites), "seed_examples": n - len(elites)}
-            out = self.measure(c, out)
-        finally:
-            c.close()
-        self.snapshot("arm-elites", "elites@1")
-        return out
+            return data, "archive", anchors(self.p, on=True, round1=True), {
+                "data": {"elite_examples": len(elites), "seed_examples": n - len(elites)}}
+
+        return self.trained("arm:elites", "arm-elites", "s0", build, after="elites@1")
 
     def step_best_of_n(self) -> dict[str, Any]:
         n_elite_ex = self.res["steps"]["arm:elites"]["data"]["elite_examples"]
-        c = self.campaign("arm-best_of_n", "s0")
-        try:
+
+        def sample() -> dict[str, Any]:
+            c = self.campaign("arm-best_of_n", "s0")
+            try:
+                items, stats = self.best_of_n(c, (n_elite_ex + 1) // 2) if n_elite_ex else ([], {"items": 0})
+            finally:
+                c.close()
+            return {"items": items, "stats": stats}
+
+        if n_elite_ex:
+            self.expect("arm:best_of_n/sample", "best_of_n")
+        drawn = self.part("arm:best_of_n", "sample", sample)
+
+        def build(c: Campaign):
             n = self.budget(c)
-            items, stats = self.best_of_n(c, (n_elite_ex + 1) // 2) if n_elite_ex else ([], {"items": 0})
             rng = np.random.default_rng([self.seed, 1, 1])
-            bon = item_examples(c.domain, [(None, it) for it in items], "best_of_n", seeds=c.domain.seeds(),
+            bon = item_examples(c.domain, [(None, it) for it in drawn["items"]], "best_of_n", seeds=c.domain.seeds(),
                                 n_shots=1, solve=True, max_length=self.p["max_length"], rng=rng, count=self.count,
                                 round=1)[:n_elite_ex]
             data = bon + self.seed_examples(c, n - len(bon))
-            out = self.train_arm(c, data, "best_of_n", anchors(self.p, on=True, round1=True))
-            out["data"] = {"best_of_n_examples": len(bon), "seed_examples": n - len(bon), "sampling": stats}
-            return self.measure(c, out)
-        finally:
-            c.close()
+            return data, "best_of_n", anchors(self.p, on=True, round1=True), {
+                "data": {"best_of_n_examples": len(bon), "seed_examples": n - len(bon), "sampling": drawn["stats"]}}
+
+        return self.trained("arm:best_of_n", "arm-best_of_n", "s0", build)
 
     def step_seeds(self) -> dict[str, Any]:
-        c = self.campaign("arm-seeds", "s0")
-        try:
+        def build(c: Campaign):
             n = self.budget(c)
-            out = self.train_arm(c, self.seed_examples(c, n), "seed", anchors(self.p, on=True, round1=True))
-            out["data"] = {"seed_examples": n}
-            return self.measure(c, out)
-        finally:
-            c.close()
+            return self.seed_examples(c, n), "seed", anchors(self.p, on=True, round1=True), {
+                "data": {"seed_examples": n}}
+
+        return self.trained("arm:seeds", "arm-seeds", "s0", build)
 
     def step_round(self, variant: str, r: int) -> dict[str, Any]:
         src = "elites@1" if r == 2 else f"{variant}@{r - 1}"
-        c = self.campaign(f"arm-elites-{variant}", src)
-        try:
-            out = self.train_arm(c, None, "archive", anchors(self.p, on=variant == "on"))
-            out["anchors"] = variant
-            if "skipped" not in out:
-                out = self.measure(c, out)
-        finally:
-            c.close()
-        self.snapshot(f"arm-elites-{variant}", f"{variant}@{r}")
-        return out
+
+        def build(c: Campaign):
+            return None, "archive", anchors(self.p, on=variant == "on"), {"anchors": variant}
+
+        return self.trained(f"round:{variant}:{r}", f"arm-elites-{variant}", src, build, after=f"{variant}@{r}")
 
     def run(self, deadline: float | None = None) -> bool:
         """Runs the unfinished steps in order; stops before a step once ``deadline`` (a

@@ -50,7 +50,8 @@ def rows(res: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
 def write_report(res: dict[str, Any], path: Path) -> None:
     p, ks = res["plan"], res["plan"]["ks"]
     base = res["steps"].get("campaign:base")
-    lines = [f"# Self-improvement at 135M ({p['size']} size): archive data vs plain data", "",
+    model = p.get("model", "smollm2-135m")
+    lines = [f"# Self-improvement with {model} ({p['size']} size): archive data vs plain data", "",
              f"Machine: {res.get('machine', '?')}. Date: {res.get('date', '?')}. "
              f"Command: `python experiments/self_improve.py --size {p['size']}`.", "",
              f"Held-out: P3 test families ({p['eval_limit'] or 'all'}, one puzzle each, seeded order), n = {p['n']} "
