@@ -36,6 +36,15 @@ class Archive:
                                candidate_id=np.asarray(candidate_ids, dtype=np.int64))
         return np.asarray(result["status"]), np.asarray(self.ribs.index_of(m))
 
+    def occupants(self, measures: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per row of ``measures``: its cell index and the fitness of the elite there (-inf
+        where the cell is empty), without adding anything."""
+        m = np.asarray(measures, dtype=np.float64).reshape(-1, self.measures.dim)
+        if not len(m):
+            return np.zeros(0, dtype=int), np.zeros(0)
+        occupied, data = self.ribs.retrieve(m)
+        return np.asarray(self.ribs.index_of(m)), np.where(occupied, data["objective"], -np.inf)
+
     def __len__(self) -> int:
         return len(self.ribs)
 

@@ -44,8 +44,17 @@ def _v1_to_v2(db: sqlite3.Connection) -> None:
         raise _Refused(f"{len(bad)} re-scored candidate(s) are not in the store (ids {ids})")
 
 
+def _v2_to_v3(db: sqlite3.Connection) -> None:
+    """The search columns of every candidate (evo.search): which strategy produced it, its
+    depth, the node it expands, its rank in its round and the search's score; NULL in the
+    rows written before (their strategy is the campaign config's)."""
+    for col, kind in (("strategy", "TEXT"), ("depth", "INTEGER"), ("parent_id", "INTEGER"),
+                      ("beam_rank", "INTEGER"), ("search_value", "REAL")):
+        db.execute(f"ALTER TABLE candidates ADD COLUMN {col} {kind}")
+
+
 # from version N to N + 1
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 class _Refused(Exception):

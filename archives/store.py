@@ -22,8 +22,9 @@ from evo.errors import EvoError
 STORE_FILE = "campaign.sqlite"
 # The store's layout version, kept in SQLite's header (PRAGMA user_version). Version 1 is
 # the first release's layout, which recorded no version (user_version 0). Version 2 adds
-# the foreign key rescores.candidate_id -> candidates.id. See archives/migrations.py.
-SCHEMA_VERSION = 2
+# the foreign key rescores.candidate_id -> candidates.id. Version 3 adds the search columns
+# (strategy, depth, parent_id, beam_rank, search_value; NULL in older rows). See archives/migrations.py.
+SCHEMA_VERSION = 3
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS candidates (
@@ -46,7 +47,12 @@ CREATE TABLE IF NOT EXISTS candidates (
     generator_version INTEGER NOT NULL,
     num_tokens INTEGER NOT NULL DEFAULT 0,
     timings TEXT,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    strategy TEXT,
+    depth INTEGER,
+    parent_id INTEGER,
+    beam_rank INTEGER,
+    search_value REAL
 );
 CREATE INDEX IF NOT EXISTS candidates_valid ON candidates (verdict, id);
 CREATE TABLE IF NOT EXISTS iterations (
@@ -93,6 +99,15 @@ class Candidate:
     generator_version: int = 0
     num_tokens: int = 0
     timings: dict[str, float] = field(default_factory=dict)
+    # Which strategy produced the child (None: a seed, or a row from before schema version 3)
+    # and, for a search strategy (evo.search), where in the search it sits: the depth (a
+    # root is 0), the node it expands, its rank among its round's valid children by the
+    # search's score (0 = best) and that score.
+    strategy: str | None = None
+    depth: int | None = None
+    parent_id: int | None = None
+    beam_rank: int | None = None
+    search_value: float | None = None
 
     _JSON = ("parents", "item", "fitness_parts", "measures", "timings")
 

@@ -34,7 +34,9 @@ class TimedLLM:
             dt = time.time() - t
             self._since.seconds = getattr(self._since, "seconds", 0.0) + dt
             self.busy_s += dt
-            self.tokens += sum(g.num_tokens for row in out for g in row)
+            n = sum(g.num_tokens for row in out for g in row)
+            self._since.tokens = getattr(self._since, "tokens", 0) + n
+            self.tokens += n
         return out
 
     def take_seconds(self) -> float:
@@ -42,3 +44,9 @@ class TimedLLM:
         in the async pipeline the proposals' thread and the evaluation's are apart."""
         s, self._since.seconds = getattr(self._since, "seconds", 0.0), 0.0
         return s
+
+    def take_tokens(self) -> int:
+        """Tokens this thread generated since its last call (and resets them): what a batch's
+        solve attempts cost, so that arms compare at equal generated tokens."""
+        n, self._since.tokens = getattr(self._since, "tokens", 0), 0
+        return n

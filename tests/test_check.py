@@ -39,7 +39,7 @@ def sql(directory, *statements):
 def test_clean_campaign_passes(run):
     result = check_campaign(run)
     assert result.ok, result.problems
-    assert "schema version 2" in result.notes
+    assert "schema version 3" in result.notes
     assert any("archive rebuild matches the stats of 4 iteration(s)" in n for n in result.notes)
     r = evo("check", run)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -186,7 +186,7 @@ def _newer(tmp):
     (_file, "is not a directory"),
     (lambda tmp: tmp, "is not a campaign directory (no campaign.sqlite)"),
     (_garbage, "is unreadable or corrupt"),
-    (_newer, "has schema version 99, newer than this evo understands (up to 2)"),
+    (_newer, "has schema version 99, newer than this evo understands (up to 3)"),
 ])
 def test_unreadable_input_is_one_line_exit_2(tmp_path, make, message):
     with pytest.raises(EvoError, match=message.replace("(", r"\(").replace(")", r"\)")):

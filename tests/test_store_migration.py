@@ -49,7 +49,7 @@ def test_a_writer_migrates_v1_to_the_current_version_after_a_backup(v1):
     before = rows(v1 / "campaign.sqlite")
     store = CampaignStore.open(v1, migrate=True)
     try:
-        assert (store.schema_version, store.migrated_from) == (SCHEMA_VERSION, 1) == (2, 1)
+        assert (store.schema_version, store.migrated_from) == (SCHEMA_VERSION, 1) == (3, 1)
         assert store.backup == v1 / "campaign.sqlite.v1.bak"
         assert [c.id for c in store.candidates()] == [1, 2, 3, 4, 5, 6]
         # Version 2 enforces what version 1 only promised: re-scores name real candidates.
@@ -60,11 +60,15 @@ def test_a_writer_migrates_v1_to_the_current_version_after_a_backup(v1):
     finally:
         store.close()
     after = rows(v1 / "campaign.sqlite")
-    assert after.pop("user_version") == 2
-    assert after == {k: v for k, v in before.items() if k != "user_version"}  # every row carried over
+    assert after.pop("user_version") == 3
+    # every row carried over; version 3's search columns are NULL in rows written before
+    width = len(before["candidates"][0])
+    assert all(set(r[width:]) == {None} for r in after["candidates"])
+    after["candidates"] = [r[:width] for r in after["candidates"]]
+    assert after == {k: v for k, v in before.items() if k != "user_version"}
     assert rows(v1 / "campaign.sqlite.v1.bak") == before  # the backup is the untouched v1 store
     again = CampaignStore.open(v1, migrate=True)  # migrating is done once
-    assert again.migrated_from is None and again.schema_version == 2
+    assert again.migrated_from is None and again.schema_version == 3
     again.close()
 
 
@@ -74,7 +78,7 @@ def test_a_migration_that_cannot_carry_the_data_says_why_and_changes_nothing(v1)
     db.commit()
     db.close()
     before = rows(v1 / "campaign.sqlite")
-    with pytest.raises(EvoError, match=r"cannot migrate .* from schema version 1 to 2: 1 re-scored candidate\(s\) "
+    with pytest.raises(EvoError, match=r"cannot migrate .* from schema version 1 to 3: 1 re-scored candidate\(s\) "
                                        r"are not in the store \(ids 999\); the store is unchanged \(backup: "):
         CampaignStore.open(v1, migrate=True)
     assert rows(v1 / "campaign.sqlite") == before
@@ -94,3 +98,29 @@ def test_a_new_store_records_the_current_version(tmp_path):
     store = CampaignStore(tmp_path / "campaign.sqlite")
     store.close()
     assert rows(tmp_path / "campaign.sqlite")["user_version"] == SCHEMA_VERSION
+
+
+def test_a_version_2_store_gains_the_search_columns_and_old_rows_read_as_before(v1):
+    """A store of the version before the search columns (v1 migrated to 2 by the code of
+    that version) migrates to 3; readers of a v2 store see the new fields as None."""
+    from archives.migrations import MIGRATIONS
+
+    db = sqlite3.connect(v1 / "campaign.sqlite")
+    MIGRATIONS[1](db)
+    db.execute("PRAGMA user_version = 2")
+    db.commit()
+    db.close()
+    reader = CampaignStore.open(v1)
+    assert reader.schema_version == 2
+    old = list(reader.candidates())
+    assert len(old) == 6 and all(c.strategy is None and c.depth is None for c in old)
+    reader.close()
+    store = CampaignStore.open(v1, migrate=True)
+    try:
+        assert (store.schema_version, store.migrated_from) == (3, 2)
+        assert store.backup == v1 / "campaign.sqlite.v2.bak"
+        assert [c.item for c in store.candidates()] == [c.item for c in old]
+        cols = [r["name"] for r in store.db.execute("PRAGMA table_info(candidates)")]
+        assert cols[-5:] == ["strategy", "depth", "parent_id", "beam_rank", "search_value"]
+    finally:
+        store.close()
