@@ -26,6 +26,7 @@ from evo.llm import LLM, Generation, SamplingParams, load_from_config
 from evo.lock import WriterLock
 from evo.operators import Prompt, build_prompts
 from evo.sandbox import Sandbox
+from evo.search import SEARCH_KINDS, TreeSearch
 from evo.strategy import NOT_OFFERED, Strategy
 from evo.timing import TimedLLM
 
@@ -79,6 +80,8 @@ class Campaign:
         self.seeds = [(c.id, c.item) for c in self.store.candidates("is_seed = 1 AND verdict = 'valid'")]
         self.strategy = Strategy(config.strategy, self.archive)
         self.strategy.restore(self.store, self._embed)
+        # beam / best_first: rounds of generate -> judge within each iteration (evo.search)
+        self.search = TreeSearch(self) if config.strategy.kind in SEARCH_KINDS else None
 
     def _abandon(self, created: Path | None) -> None:
         """A set-up that failed: close what opened, give the lock back, and leave no
@@ -196,6 +199,8 @@ class Campaign:
 
     def step(self, it: int) -> dict[str, Any]:
         """One iteration; its RNG derives from (seed, iteration) so a resume replays it."""
+        if self.search is not None:
+            return self.search.step(it)
         t0 = time.time()
         prompts, outputs, gen_s = self._generate(*self._prompts(it))
         return self._evaluate(it, *self._candidates(it, prompts, outputs), t0, gen_s)
@@ -205,11 +210,13 @@ class Campaign:
         rng = np.random.default_rng([c.seed, it])
         prompts = build_prompts(self.domain, c.prompts_per_iteration, c.operators.weights,
                                 c.operators.parents, self.strategy.sample_parents, self.seeds, rng)
-        gen = c.generator
-        params = SamplingParams(n=c.samples_per_prompt, temperature=gen.temperature, top_p=gen.top_p,
-                                max_new_tokens=gen.max_new_tokens, stop=self.domain.stop,
-                                seed=c.seed * 1_000_003 + it)
-        return prompts, params
+        return prompts, self.sampling(it)
+
+    def sampling(self, it: int) -> SamplingParams:
+        c, gen = self.config, self.config.generator
+        return SamplingParams(n=c.samples_per_prompt, temperature=gen.temperature, top_p=gen.top_p,
+                              max_new_tokens=gen.max_new_tokens, stop=self.domain.stop,
+                              seed=c.seed * 1_000_003 + it)
 
     def _generate(self, prompts: list[Prompt],
                   params: SamplingParams) -> tuple[list[Prompt], list[list[Generation]], float]:
@@ -218,17 +225,19 @@ class Campaign:
         outputs = self.generator.generate([p.text for p in prompts], params)
         return prompts, outputs, self.generator.take_seconds()
 
-    def _candidates(self, it: int, prompts: list[Prompt],
-                    outputs: list[list[Generation]]) -> tuple[list[Candidate], dict[int, int]]:
-        """Parsed, de-duplicated candidates, and the prompt (group) each came from."""
+    def _candidates(self, it: int, prompts: list[Prompt], outputs: list[list[Generation]],
+                    first_id: int | None = None) -> tuple[list[Candidate], dict[int, int]]:
+        """Parsed, de-duplicated candidates, and the prompt (group) each came from; ids from
+        ``first_id`` (a search's later rounds: the earlier ones are not stored yet)."""
         crash_point("generate", it)
-        next_id, cands, groups = self.store.next_id(), [], {}
+        next_id, cands, groups = first_id or self.store.next_id(), [], {}
         for group, (prompt, samples) in enumerate(zip(prompts, outputs)):
             for s in samples:
                 groups[next_id + len(cands)] = group
                 cand = Candidate(id=next_id + len(cands), iteration=it, operator=prompt.operator,
                                  parents=prompt.parents, verdict="pending", prompt=prompt.text,
-                                 completion=s.text, num_tokens=s.num_tokens)
+                                 completion=s.text, num_tokens=s.num_tokens,
+                                 strategy=self.config.strategy.kind)
                 try:
                     cand.item = self.domain.parse(self.domain.open_prefix + prompt.stem + s.text)
                 except ParseError as exc:
@@ -266,17 +275,17 @@ class Campaign:
     def _embed(self, items: list[dict[str, Any]]) -> np.ndarray:
         return self.embedder.embed([self.domain.text(i) for i in items])
 
-    def _evaluate(self, it: int, cands: list[Candidate], groups: dict[int, int] | None,
-                  t0: float, gen_s: float = 0.0) -> dict[str, Any]:
-        """Verify -> score -> describe -> insert -> record, for the pending candidates."""
+    def judge(self, it: int, cands: list[Candidate], round_: int = 0) -> dict[str, Any]:
+        """Verify -> second chance -> score, for the pending candidates; the counts and
+        seconds. ``round_`` > 0 (a search's later rounds) gives solve attempts other seeds."""
         self.generator.take_seconds()  # from here on: this batch's solve attempts
-        version = self.generator.version
+        self.generator.take_tokens()
         pending = [c for c in cands if c.verdict == "pending"]
         t = time.time()
         for c, v in zip(pending, self.domain.verify([c.item for c in pending], self.sandbox)):
             c.verdict, c.reason = v.verdict, v.reason
         verify_s = time.time() - t
-        ctx = EvalContext(self.generator, self.sandbox, seed=self.config.seed * 7919 + it)
+        ctx = EvalContext(self.generator, self.sandbox, seed=self.config.seed * 7919 + it + 1_000_003 * round_)
         t = time.time()
         failed, resolved = [c for c in pending if c.verdict == "invalid"], 0
         for c, fix in zip(failed, self.domain.resolve([c.item for c in failed], ctx)):
@@ -284,10 +293,19 @@ class Campaign:
                 item, v = fix
                 c.item, c.verdict, resolved = item, v.verdict, resolved + 1
                 c.reason = f"{v.reason or 'resolved by a fresh attempt'} (own version: {c.reason})"
-        valid = [c for c in cands if c.verdict == "valid"]
+        valid = [c for c in pending if c.verdict == "valid"]
         for c, s in zip(valid, self.domain.score([c.item for c in valid], ctx)):
             c.fitness, c.fitness_parts = float(s.fitness), s.parts
-        score_s = time.time() - t
+        return {"resolved": resolved, "verify_s": verify_s, "score_s": time.time() - t,
+                "score_gen_s": self.generator.take_seconds(), "score_tokens": self.generator.take_tokens()}
+
+    def _evaluate(self, it: int, cands: list[Candidate], groups: dict[int, int] | None,
+                  t0: float, gen_s: float = 0.0, judged: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Verify -> score -> describe -> insert -> record, for the pending candidates;
+        ``judged``: a search judged them round by round already, and these are its counts."""
+        judged = judged if judged is not None else self.judge(it, cands)
+        version = self.generator.version
+        valid = [c for c in cands if c.verdict == "valid"]
         t = time.time()
         emb = self._embed([c.item for c in valid])
         offered = self.strategy.offer(valid, emb, [(groups or {}).get(c.id, c.id) for c in valid])
@@ -304,12 +322,10 @@ class Campaign:
         describe_s = time.time() - t
         for c in cands:
             c.generator_version = version
-        stats = {**self.archive.stats(), "candidates": len(cands), "valid": len(valid), "resolved": resolved,
+        stats = {**self.archive.stats(), "candidates": len(cands), "valid": len(valid),
                  "added": int((status > 0).sum()), "border": int(border.sum()),
-                 "tokens": sum(c.num_tokens for c in cands),
-                 "gen_s": gen_s, "verify_s": verify_s, "score_s": score_s,
-                 "score_gen_s": self.generator.take_seconds(), "describe_s": describe_s,
-                 "wall_s": time.time() - t0, "generator_version": version}
+                 "tokens": sum(c.num_tokens for c in cands), "gen_s": gen_s, **judged,
+                 "describe_s": describe_s, "wall_s": time.time() - t0, "generator_version": version}
         crash_point("evaluate", it)
         self.store.record(cands, it, stats, before_commit=lambda: crash_point("store", it))
         return {"iteration": it, **stats}

@@ -103,11 +103,21 @@ class ArchiveConfig(_Strict):
 class StrategyConfig(_Strict):
     """MAP-Elites, or a baseline on the same budget (see :mod:`evo.strategy`)."""
 
-    kind: Literal["map_elites", "plain", "best_of_n", "novelty"] = "map_elites"
+    kind: Literal["map_elites", "plain", "best_of_n", "novelty", "beam", "best_first"] = "map_elites"
     # map_elites parent selection: uniform, curiosity (parents whose children got in), or
     # sparse (elites far from their nearest fellow elites: the archive's frontier)
     selection: Literal["uniform", "curiosity", "sparse"] = "uniform"
     novelty_threshold: float = Field(0.85, gt=0, le=1)  # novelty: max cosine to kept items
+    # beam / best_first (evo.search): an iteration is beam_depth rounds; each round expands
+    # beam_width nodes (roots: seeds) into beam_expansions samples each, verified and scored
+    # before the next round. width x expansions x depth must equal prompts_per_iteration x
+    # samples_per_prompt: every strategy spends the same samples per iteration
+    beam_width: int = Field(4, gt=0)  # nodes expanded per round (beam: the beam's size)
+    beam_expansions: int = Field(2, gt=0)  # samples per expanded node
+    beam_depth: int = Field(2, gt=0)  # rounds per iteration
+    # best_first: exploration weight of the UCB bonus c * sqrt(ln(1 + expansions so far) /
+    # (1 + the node's expansions)), in fitness units; 0 = greedy on the value alone
+    search_ucb: float = Field(0.3, ge=0)
 
 
 class DescriptorConfig(_Strict):
@@ -165,6 +175,23 @@ class CampaignConfig(_Strict):
     executor: ExecutorConfig = ExecutorConfig()
     pipeline: PipelineConfig = PipelineConfig()
     finetune: FinetuneConfig = FinetuneConfig()
+
+    @model_validator(mode="after")
+    def _search_budget(self) -> CampaignConfig:
+        s = self.strategy
+        if s.kind not in ("beam", "best_first"):
+            return self
+        shape = s.beam_width * s.beam_expansions * s.beam_depth
+        budget = self.prompts_per_iteration * self.samples_per_prompt
+        if shape != budget:
+            raise ValueError(
+                f"strategy {s.kind}: beam_width x beam_expansions x beam_depth ({s.beam_width}x"
+                f"{s.beam_expansions}x{s.beam_depth}={shape}) must equal prompts_per_iteration x "
+                f"samples_per_prompt ({self.prompts_per_iteration}x{self.samples_per_prompt}={budget}), "
+                "the samples every strategy spends per iteration")
+        if self.pipeline.staleness:
+            raise ValueError(f"strategy {s.kind} runs its rounds one after another: pipeline.staleness must be 0")
+        return self
 
 
 # Keys that say where and how fast a campaign runs, not what it is: a resumed campaign

@@ -2,7 +2,8 @@
 process SIGKILL itself when the campaign reaches that point of that iteration.
 
 Points: ``generate`` (after generation), ``evaluate`` (after evaluation, before the
-store write), ``store`` (inside the store transaction, before it commits).
+store write), ``store`` (inside the store transaction, before it commits), ``round`` (a search
+strategy's first round judged, the iteration not yet recorded; :mod:`evo.search`).
 """
 
 from __future__ import annotations

@@ -11,6 +11,8 @@ QD-score and coverage compare fairly.
 - ``best_of_n``: parents are seeds; of the samples of one prompt only the fittest is kept.
 - ``novelty``: Self-Instruct-style pool: parents come from the pool, and a child is kept
   only if its cosine similarity to everything kept is below ``novelty_threshold``.
+- ``beam`` / ``best_first``: search within the iteration from seed roots, round by round,
+  every valid child offered (:mod:`evo.search`; the campaign hands them the iteration).
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ class Strategy:
     def sample_parents(self, n: int, rng: np.random.Generator) -> list[Parent]:
         """``n`` parents, or [] to make the operators draw from the seeds."""
         kind = self.cfg.kind
-        if kind in ("plain", "best_of_n"):
+        if kind in ("plain", "best_of_n", "beam", "best_first"):
             return []
         if kind == "novelty":
             return [self.pool[i] for i in rng.integers(0, len(self.pool), n)] if self.pool else []
