@@ -31,7 +31,7 @@ from domains.math_sc.parse import (
     render_problem,
 )
 from domains.math_sc.steps import last_result, wrong_step
-from evo.domain import Domain, EvalContext, Score, Verification, read_seeds
+from evo.domain import Benchmark, Domain, EvalContext, Score, Verification, read_seeds
 from evo.errors import EvoError
 from evo.llm import SamplingParams
 
@@ -148,6 +148,13 @@ class MathDomain(Domain):
     def solve_prompt(self, item: dict[str, Any], examples: list[dict[str, Any]]) -> str:
         shots = "".join(render_problem(e) for e in examples)
         return f"{PREAMBLE}{shots}Question: {item['question']}\nAnswer:"
+
+    def benchmark(self, split: str = "test", limit: int | None = None, seed: int = 0,
+                  prompt_style: str = "completion") -> Benchmark:
+        """Templated word problems with exact answers (domains/math_sc/wordgen.py, exact.py)."""
+        from domains.math_sc.exact import math_benchmark
+
+        return math_benchmark(self.seeds()[: self.solve_shots], split, limit, seed, prompt_style, self.stop)
 
     def score(self, items: list[dict[str, Any]], ctx: EvalContext) -> list[Score]:
         if not items:
