@@ -2,14 +2,17 @@
 at small scale, measured on a labelled held-out set with exact answers.
 
 Usage:
-    python experiments/lmsi_math.py --size cpu    # the real run: ~2-2.5 h on an idle 2-core box
-    python experiments/lmsi_math.py --size tiny   # plumbing only (smollm2-135m), ~1-2 min
+    python experiments/lmsi_math.py --size cpu    # the real run: ~1.75-2.5 h on an idle 2-core box
+    python experiments/lmsi_math.py --size tiny   # plumbing only (smollm2-135m), ~2-3 min idle
 
 The real run: generator ``qwen2.5-coder-1.5b`` on vLLM's CPU build (~60 tokens/s batched);
 128 train questions x 8 chains (~25 min), threshold choice (instant), test evaluation of the
 base on 200 questions, greedy + 4 samples each (~25 min), one LoRA round on at most 160
 kept chains (batch 2 x grad_accum 4, ~0.1-0.2 examples/s: ~15-30 min), test evaluation of
-the tuned model (~30 min, vLLM with LoRA is slower). Each step prints its own estimate.
+the tuned model (~30 min, vLLM with LoRA is slower). Each step prints its own estimate; they add
+to ~100 min at those speeds, and the LoRA speed range and the LoRA engine's slowdown are the
+uncertainty. The tiny size took ~25 min on this box under a load average of 10-16 (other
+experiments), where the 135M generated a few tokens per second.
 
 Steps (results written to experiments/results/lmsi_math[_tiny].json/.md after each; a rerun
 continues, ``--fresh`` restarts; every sampling step is chunked and resumes mid-step):
@@ -62,11 +65,11 @@ SIZES: dict[str, dict[str, Any]] = {
     "cpu": dict(model="qwen2.5-coder-1.5b", backend="vllm", batch_size=32, train_questions=128, samples=8,
                 temperature=0.7, test=200, test_samples=4, max_new_tokens=128, chunk=16, max_per_question=4,
                 max_train=160, epochs=1.0, max_steps=-1, train_batch=2, grad_accum=4, lr=2e-4, max_length=384,
-                check_steps=True, fallback=False, tok_s=60.0, train_ex_s=0.12, chain_tokens=80),
+                check_steps=True, fallback=False, tok_s=60.0, train_ex_s=0.12, chain_tokens=80, load_s=90),
     "tiny": dict(model="smollm2-135m", backend="transformers", batch_size=8, train_questions=4, samples=3,
                  temperature=0.7, test=4, test_samples=2, max_new_tokens=40, chunk=2, max_per_question=2,
                  max_train=4, epochs=1.0, max_steps=1, train_batch=2, grad_accum=1, lr=5e-4, max_length=320,
-                 check_steps=True, fallback=True, tok_s=40.0, train_ex_s=2.0, chain_tokens=40),
+                 check_steps=True, fallback=True, tok_s=40.0, train_ex_s=2.0, chain_tokens=40, load_s=15),
 }
 
 
@@ -106,14 +109,14 @@ class LMSI:
 
     # -- expected times, from the size's measured speeds ---------------------------------------
     def gen_s(self, questions: int, n: int) -> float:
-        return questions * n * self.p["chain_tokens"] / self.p["tok_s"]
+        return self.p["load_s"] + questions * n * self.p["chain_tokens"] / self.p["tok_s"]
 
     def plan(self) -> list[tuple[str, Any, float]]:
         p = self.p
         eval_s = self.gen_s(p["test"], 1 + p["test_samples"])
         return [("data", self.step_data, 5), ("sample:train", self.step_sample, self.gen_s(p["train_questions"], p["samples"])),
                 ("threshold", self.step_threshold, 1), ("eval:base", lambda: self.step_eval(None), eval_s),
-                ("train", self.step_train, p["max_train"] * p["epochs"] / p["train_ex_s"]),
+                ("train", self.step_train, p["load_s"] + p["max_train"] * p["epochs"] / p["train_ex_s"]),
                 ("eval:tuned", lambda: self.step_eval(str(self.work / "adapter")), eval_s * 1.2)]
 
     # -- steps -------------------------------------------------------------------------------
