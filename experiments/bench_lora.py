@@ -1,13 +1,16 @@
 """LoRA fine-tuning throughput per embedded generator on campaign-sized examples.
 
     python experiments/bench_lora.py [--models smollm2-135m qwen2.5-coder-0.5b qwen2.5-coder-1.5b]
-                                     [--examples 16] [--steps 2]
+                                     [--examples 16] [--steps 2] [--batch 8] [--accum 1]
+                                     [--dtype auto] [--checkpointing auto]
 
 The examples are what a fine-tune round trains on: P3 generate and solve examples built from
 the train-family seeds by ``evo.finetune.data.item_examples`` (two few-shot parents, the
 default ``max_length`` 384 tokens counted by each model's tokenizer), trained by
-``evo.finetune.train_lora`` with the default FinetuneConfig (r 16, all-linear, batch 8, float32
-on CPU). Each model runs in a fresh process; results are appended to
+``evo.finetune.train_lora`` with the default FinetuneConfig (r 16, all-linear, batch 8; dtype
+auto: bfloat16 weights and autocast on CPUs with native bf16, float32 elsewhere; gradient
+checkpointing auto: on above 1B parameters) unless ``--batch``, ``--accum``, ``--dtype`` or
+``--checkpointing`` say otherwise. A row records the peak RSS of its process. Each model runs in a fresh process; results are appended to
 ``experiments/results/bench_lora.jsonl`` as they come (a rerun skips models already there)
 and tabled in ``bench_lora.md``.
 """
