@@ -107,17 +107,18 @@ def test_chunked_kl_terms_equal_the_full_computation():
     assert torch.allclose(kl, (p.exp() * (p - q)).sum(), atol=1e-5) and kl > 0
 
 
-def test_trainer_settings_on_a_second_gpu(monkeypatch, tmp_path):
-    """device cuda:1: bf16 and gradient checkpointing as on cuda (not fp32), the device is
-    selected, and no SFTConfig key that TRL 0.20 lacks (shuffle_dataset is TRL >= 0.26)."""
+class StopTraining(Exception):
+    """Raised by the spy trainer: the settings are recorded, nothing trains."""
+
+
+def spy_on_trainer(monkeypatch) -> dict:
+    """Records the SFTConfig keywords and the base weights' dtype that train_lora hands to
+    the trainer, then stops it with StopTraining."""
     import trl
 
     import evo.finetune.train as train
 
-    seen = {}
-
-    class Stop(Exception):
-        pass
+    seen: dict = {}
 
     def spy_config(**kwargs):
         seen["config"] = kwargs
@@ -127,15 +128,22 @@ def test_trainer_settings_on_a_second_gpu(monkeypatch, tmp_path):
         class T:
             def __init__(self, model, **kwargs):
                 seen["dtype"] = next(model.parameters()).dtype
-                raise Stop
+                raise StopTraining
 
         return T
 
     monkeypatch.setattr(trl, "SFTConfig", spy_config)
     monkeypatch.setattr(train, "_kl_trainer_class", spy_trainer)
+    return seen
+
+
+def test_trainer_settings_on_a_second_gpu(monkeypatch, tmp_path):
+    """device cuda:1: bf16 and gradient checkpointing as on cuda (not fp32), the device is
+    selected, and no SFTConfig key that TRL 0.20 lacks (shuffle_dataset is TRL >= 0.26)."""
+    seen = spy_on_trainer(monkeypatch)
     monkeypatch.setattr(torch.cuda, "set_device", lambda d: seen.setdefault("device", d))
     example = Example(prompt="p", completion="c", kind="generate", source="archive", key="k")
-    with pytest.raises(Stop):
+    with pytest.raises(StopTraining):
         train_lora("smollm2-135m", [example], tmp_path / "a", FinetuneConfig(), device="cuda:1")
     cfg = seen["config"]
     assert cfg["bf16"] and cfg["gradient_checkpointing"] and seen["dtype"] == torch.bfloat16
@@ -148,42 +156,21 @@ def test_trainer_settings_on_cpu(monkeypatch, tmp_path, native_bf16):
     """On CPU: bfloat16 weights and autocast only where the CPU has native bf16 matmuls,
     float32 elsewhere; grad_accum reaches the Trainer; checkpointing is off for a 135M model
     by default and on when asked."""
-    import trl
-
-    import evo.finetune.train as train
     import evo.llm.transformers_backend as tb
 
-    seen = {}
-
-    class Stop(Exception):
-        pass
-
-    def spy_config(**kwargs):
-        seen["config"] = kwargs
-        return SimpleNamespace(**kwargs)
-
-    def spy_trainer():
-        class T:
-            def __init__(self, model, **kwargs):
-                seen["dtype"] = next(model.parameters()).dtype
-                raise Stop
-
-        return T
-
-    monkeypatch.setattr(trl, "SFTConfig", spy_config)
-    monkeypatch.setattr(train, "_kl_trainer_class", spy_trainer)
+    seen = spy_on_trainer(monkeypatch)
     monkeypatch.setattr(tb, "cpu_has_bf16", lambda: native_bf16)
     example = Example(prompt="p", completion="c", kind="generate", source="archive", key="k")
     for cfg, checkpointing in ((FinetuneConfig(grad_accum=4), False),
                                (FinetuneConfig(grad_accum=4, gradient_checkpointing=True), True)):
-        with pytest.raises(Stop):
+        with pytest.raises(StopTraining):
             train_lora("smollm2-135m", [example], tmp_path / "a", cfg, device="cpu")
         got = seen["config"]
         assert got["bf16"] is native_bf16
         assert seen["dtype"] == (torch.bfloat16 if native_bf16 else torch.float32)
         assert got["gradient_accumulation_steps"] == 4 and got["gradient_checkpointing"] is checkpointing
         assert (got["gradient_checkpointing_kwargs"] is not None) is checkpointing
-    with pytest.raises(Stop):
+    with pytest.raises(StopTraining):
         train_lora("smollm2-135m", [example], tmp_path / "a", FinetuneConfig(dtype="float32"), device="cpu")
     assert seen["dtype"] == torch.float32 and seen["config"]["bf16"] is False
 
