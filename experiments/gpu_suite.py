@@ -224,8 +224,9 @@ def save_state(root: Path, size: str, out: Path) -> None:
     and measures its own adapter in one go) and the results."""
     out.mkdir(parents=True, exist_ok=True)
     results = root / "results"
-    for f in results.glob(f"self_improve_{size}.*"):
-        shutil.copy(f, out / f.name)
+    for suffix in ("json", "md"):  # the .state folder beside them travels inside the tarball
+        if (f := results / f"self_improve_{size}.{suffix}").is_file():
+            shutil.copy(f, out / f.name)
     done = set(json.loads((results / f"self_improve_{size}.json").read_text())["steps"]) \
         if (results / f"self_improve_{size}.json").is_file() else set()
     needed = {"s0"} if not {"arm:base", "arm:elites", "arm:best_of_n", "arm:seeds"} <= done else set()
