@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sqlite3
 import sys
 import time
 from datetime import date
@@ -53,9 +54,15 @@ from evo.finetune.data import Example, item_examples
 from evo.finetune.rounds import current_adapter
 from evo.finetune.train import token_counter
 from evo.llm import SamplingParams, load_generator
+from evo.llm.embedded import cache_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "experiments" / "results"
+# A session's work tree is laid anew (its ignored runs/ gone), so the campaign dirs live beside
+# the model cache, which a kept machine keeps; the small parts that cost the most to redo (the
+# base campaign's snapshot, held-out chunk counts) are also mirrored into a tracked folder next
+# to the results (<results>/self_improve_<size>.state), which a fresh machine restores from.
+MIRROR_MAX_BYTES = 20 << 20  # a snapshot with a LoRA adapter (~37 MB for the 1.5B) is not mirrored
 
 SIZES: dict[str, dict[str, Any]] = {
     # ~75 min on an idle 2-core AVX-512 box: 6 evaluations of 800 samples (~7 min each) and a
@@ -138,16 +145,32 @@ class Experiment:
         self.p = {**SIZES[size], **(overrides or {})}
         self.cfg = make_config(self.p, seed)
         self.json_path, self.md_path = results / f"self_improve_{size}.json", results / f"self_improve_{size}.md"
+        self.state = results / f"self_improve_{size}.state"
         plan = {"size": size, "seed": seed, "prompt_style": prompt_style, **self.p}
         old = json.loads(self.json_path.read_text()) if self.json_path.is_file() else None
-        if old is None or old.get("plan") != plan or not work.is_dir():
-            old = {"plan": plan, "steps": {}}
+        new_machine = (old is not None and old.get("plan") == plan and "campaign:base" in old["steps"]
+                       and not (work / "snap" / "s0").is_dir())
+        if new_machine:
+            self.restore()  # what the tracked mirror kept
+        if old is None or old.get("plan") != plan or (new_machine and not (work / "snap" / "s0").is_dir()):
+            old = {"plan": plan, "steps": {}, "started": date.today().isoformat()}
             shutil.rmtree(work, ignore_errors=True)  # campaign dirs of another plan cannot resume
-            work.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(self.state, ignore_errors=True)
+            reset = True
+        else:
+            reset = False
+        work.mkdir(parents=True, exist_ok=True)
+        if "campaign:base" not in old["steps"] and not (work / "base").is_dir() and (self.state / "base").is_dir():
+            print(f"restoring the unfinished base campaign from {self.state / 'base'}", flush=True)
+            shutil.copytree(self.state / "base", work / "base")  # it resumes after its last mirrored iteration
         old.setdefault("partial", {})  # finished parts of unfinished steps (see part())
         self.res = old
+        if new_machine:
+            self.drop_lost_steps()
         self._llm = self._embedder = None
         self.count = token_counter(self.cfg.generator.model)
+        if reset:  # at once: results of the old run must not sit beside this run's mirror
+            self.write()
 
     # -- shared pieces ----------------------------------------------------------------------
     def base_llm(self):
@@ -207,6 +230,60 @@ class Experiment:
     def snapshot(self, name: str, as_: str) -> None:
         self._copy(self.work / name, as_)
 
+    # -- surviving a new machine ------------------------------------------------------------
+    def mirror(self, snap: Path) -> None:
+        """Copies snapshot ``snap`` into the tracked state folder if it is small (whole or not
+        at all: one without its adapter would measure the base)."""
+        if sum(f.stat().st_size for f in snap.rglob("*") if f.is_file()) > MIRROR_MAX_BYTES:
+            return
+        dst, tmp = self.state / "snap" / snap.name, self.state / "snap" / f".{snap.name}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(snap, tmp)
+        shutil.rmtree(dst, ignore_errors=True)
+        tmp.rename(dst)
+
+    def mirror_campaign(self, name: str) -> None:
+        """The running campaign ``name``'s dir into the state folder, between two iterations: the
+        store through SQLite's backup API (a consistent copy while it is open), the rest as files."""
+        src, tmp, dst = self.work / name, self.state / f".{name}.tmp", self.state / name
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        for f in src.iterdir():
+            if f.suffix == ".sqlite":
+                with sqlite3.connect(f) as db, sqlite3.connect(tmp / f.name) as out:
+                    db.backup(out)
+            elif f.is_file() and f.name != "writer.lock" and not f.name.endswith(("-wal", "-shm")):
+                shutil.copy2(f, tmp / f.name)
+        shutil.rmtree(dst, ignore_errors=True)
+        tmp.rename(dst)
+
+    def restore(self) -> None:
+        if (self.state / "snap").is_dir():
+            print(f"restoring the campaign snapshots from {self.state}", flush=True)
+            shutil.copytree(self.state / "snap", self.work / "snap", dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns(".*.tmp"))
+
+    def drop_lost_steps(self) -> None:
+        """Steps whose snapshot went with an old machine are done again: an unfinished step
+        whose trained snapshot is gone is retrained, and a finished step whose snapshot a
+        later step starts from is redone (its adapter cannot be measured again otherwise)."""
+        snaps = self.work / "snap"
+        for step in list(self.res["partial"]):
+            if "train" in self.res["partial"][step] and not (snaps / f"{step.replace(':', '_')}@trained").is_dir():
+                print(f"{step}: its trained snapshot is lost; training again", flush=True)
+                self.res["partial"].pop(step)
+                self.progress_file(step).unlink(missing_ok=True)
+        needs = {"round:on:2": "elites@1", "round:off:2": "elites@1"}
+        needs |= {f"round:{v}:{r}": f"{v}@{r - 1}" for v in ("on", "off") for r in range(3, self.p["rounds"] + 1)}
+        makers = {"elites@1": "arm:elites"} | {f"{v}@{r}": f"round:{v}:{r}" for v in ("on", "off")
+                                               for r in range(2, self.p["rounds"] + 1)}
+        for step, snap in needs.items():
+            if step not in self.res["steps"] and not (snaps / snap).is_dir() and makers[snap] in self.res["steps"]:
+                print(f"{makers[snap]}: snapshot {snap} is lost; done again for {step}", flush=True)
+                self.res.setdefault("redone", []).append(makers[snap])
+                self.res["steps"].pop(makers[snap])
+                self.progress_file(makers[snap]).unlink(missing_ok=True)
+
     def snapshot_of(self, src: str, as_: str) -> None:
         self._copy(self.work / "snap" / src, as_)
 
@@ -217,6 +294,7 @@ class Experiment:
         shutil.copytree(src, tmp, ignore=shutil.ignore_patterns("writer.lock"))
         shutil.rmtree(dst, ignore_errors=True)
         tmp.rename(dst)
+        self.mirror(dst)  # once, when the snapshot is made
 
     def save(self, step: str, value: dict[str, Any]) -> None:
         self.res["steps"][step] = value
@@ -235,7 +313,7 @@ class Experiment:
 
     # -- measures ---------------------------------------------------------------------------
     def heldout(self, c: Campaign, step: str) -> dict[str, Any]:
-        """Held-out pass@k; chunks of 16 puzzles are kept in work/progress/ as they finish
+        """Held-out pass@k; chunks of 16 puzzles are kept in the state's progress/ as they finish
         (cleared when the step's generator is trained again)."""
         bench = c.domain.benchmark("test", self.p["eval_limit"], 0, self.style)
         r = evaluate(c.generator.llm, bench, c.sandbox, n=self.p["n"], ks=self.p["ks"], seed=self.seed,
@@ -320,7 +398,9 @@ class Experiment:
         return out
 
     def progress_file(self, step: str) -> Path:
-        return self.work / "progress" / f"{step.replace(':', '_')}.jsonl"
+        """Held-out chunk counts, written straight into the tracked state folder (chunks of
+        minutes each survive a new machine, if the snapshot they were measured on does)."""
+        return self.state / "progress" / f"{step.replace(':', '_')}.jsonl"
 
     def measured(self, step: str, arm_dir: str, src: str, after: str | None = None) -> dict[str, Any]:
         """The held-out and phase parts of ``step`` on the campaign in snapshot ``src``; the
@@ -382,7 +462,7 @@ class Experiment:
         c = self.campaign("base", fresh=False)  # an interrupted campaign resumes from its store
         try:
             t = time.time()
-            c.run()
+            c.run(on_iteration=lambda _: self.mirror_campaign("base"))  # hours: mirrored as it goes
             its = [i for i in c.store.iterations() if i["iteration"] >= 1]  # generated, not the seeds
             n, valid = sum(i["candidates"] for i in its), sum(i["valid"] for i in its)
             ids = [e["candidate_id"] for e in c.archive.elites()]
@@ -392,6 +472,7 @@ class Experiment:
         finally:
             c.close()
         self.snapshot("base", "s0")
+        shutil.rmtree(self.state / "base", ignore_errors=True)  # s0 is mirrored in its place
         return out
 
     def step_arm_base(self) -> dict[str, Any]:
@@ -486,7 +567,8 @@ def short(v: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", choices=sorted(SIZES), default="cpu")
-    ap.add_argument("--work", help="campaign dirs (default runs/self_improve_<size>)")
+    ap.add_argument("--work", help="campaign dirs (default $EVO_CACHE_DIR/runs/self_improve_<size>, "
+                                   "~/.cache/evo when unset: outside the work tree)")
     ap.add_argument("--results", default=str(RESULTS), help="folder for self_improve_<size>.json/.md")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--prompt-style", default="completion", choices=list(PROMPT_STYLES))
@@ -494,10 +576,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budget-s", type=float, default=None, help="start no new step after this many seconds")
     ap.add_argument("--fresh", action="store_true", help="discard finished steps and start over")
     a = ap.parse_args(argv)
-    work = Path(a.work or ROOT / "runs" / f"self_improve_{a.size}")
+    work = Path(a.work or cache_dir() / "runs" / f"self_improve_{a.size}")
     results = Path(a.results)
     if a.fresh:
         shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(results / f"self_improve_{a.size}.state", ignore_errors=True)
         (results / f"self_improve_{a.size}.json").unlink(missing_ok=True)
     work.mkdir(parents=True, exist_ok=True)
     exp = Experiment(a.size, work, results, a.seed, a.prompt_style, {"backend": a.backend} if a.backend else None)
