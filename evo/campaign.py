@@ -15,23 +15,24 @@ from typing import Any
 import numpy as np
 
 from archives import Archive, CampaignStore, Candidate, Measures, rebuild_archive
-from archives.store import STORE_FILE
 from evo.config import CampaignConfig, same_campaign, validate_config
 from evo.descriptor import Embedder
 from evo.domain import EvalContext, ParseError, get_domain
 from evo.errors import EvoError
+from evo.executor import load_from_config, open_sandbox
 from evo.faults import crash_point
 from evo.finetune import current_adapter, finetune_and_swap, latest_round
-from evo.llm import LLM, Generation, SamplingParams, load_from_config
+from evo.llm import LLM, Generation, SamplingParams
 from evo.lock import WriterLock
 from evo.operators import Prompt, build_prompts
-from evo.sandbox import Sandbox
+from evo.rundir import MEASURES_FILE, STORE_FILE
 from evo.search import SEARCH_KINDS, TreeSearch
 from evo.strategy import NOT_OFFERED, Strategy
+from evo.summary import summarize, summary_rows
 from evo.timing import TimedLLM
 
-MEASURES_FILE = "measures.npz"
-
+# MEASURES_FILE and the summary functions moved out of the loop (issue 34); still importable here
+__all__ = ["MEASURES_FILE", "Campaign", "summarize", "summary_rows"]
 
 class Campaign:
     """A campaign directory: config, store, archive, and the components that fill them."""
@@ -62,13 +63,7 @@ class Campaign:
         generator = generator or load_from_config(config, adapter=adapter, version=version)
         self.generator = TimedLLM(generator)
         self.embedder = embedder or Embedder(config.descriptor.embedder)
-        if config.executor.kind == "ray":  # evaluations as Ray tasks (evo[distributed])
-            from evo.distributed import RaySandbox
-
-            ex = config.executor
-            self.sandbox = RaySandbox(config.sandbox, address=ex.address, num_cpus=ex.num_cpus)
-        else:
-            self.sandbox = Sandbox(config.sandbox)
+        self.sandbox = open_sandbox(config)  # local, or Ray tasks (executor.kind)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.store = CampaignStore(self.dir / STORE_FILE)
         # what contains this run's evaluations (bwrap and which binary, or rlimits only):
@@ -350,42 +345,3 @@ def _remove_empty_dirs(directory: Path, top: Path) -> None:
             return
         if d == top:
             return
-
-
-def summarize(store: CampaignStore, archive: Archive, directory: Path, wall_s: float | None = None) -> dict[str, Any]:
-    """The numbers a user wants after a run (also what ``evo status`` prints)."""
-    counts = store.counts()
-    total = sum(counts.values())
-    elites = archive.elites()
-    seed_ids = {c.id for c in store.candidates("is_seed = 1")}
-    iters = store.iterations()
-    return {
-        **archive.stats(),
-        "evolved_elites": sum(e["candidate_id"] not in seed_ids for e in elites),
-        "iterations": iters[-1]["iteration"] if iters else 0,
-        "candidates": total,
-        "valid": counts.get("valid", 0),
-        "valid_rate": counts.get("valid", 0) / total if total else 0.0,
-        "verdicts": counts,
-        "border": sum(i["border"] for i in iters),
-        "wall_s": wall_s if wall_s is not None else sum(i["wall_s"] for i in iters),
-        "directory": str(directory),
-        "sandbox": store.get_meta("sandbox"),
-    }
-
-
-def summary_rows(s: dict[str, Any]) -> list[tuple[str, str]]:
-    """The summary's numbers as (label, text) rows: the CLI table and the HTML report
-    both show these."""
-    return [
-        ("elites", f"{s['num_elites']} ({s['evolved_elites']} evolved, the rest seeds)"),
-        ("coverage", f"{s['coverage']:.1%}"),
-        ("QD-score", f"{s['qd_score']:.2f}"),
-        ("max fitness", f"{s['obj_max']:.3f}"),
-        ("mean elite fitness", f"{s['obj_mean']:.3f}"),
-        ("valid rate", f"{s['valid_rate']:.1%} ({s['valid']}/{s['candidates']} generated)"),
-        ("verdicts", ", ".join(f"{k} {v}" for k, v in sorted(s["verdicts"].items())) or "-"),
-        ("on border", str(s["border"])),
-        ("wall time", f"{s['wall_s']:.1f} s"),
-        *([("sandbox", s["sandbox"])] if s.get("sandbox") else []),
-    ]

@@ -165,7 +165,7 @@ def _contiguity(db: sqlite3.Connection, result: CheckResult) -> None:
 
 def _archive(store: Any, directory: Path, result: CheckResult) -> None:
     from archives import Archive, Measures
-    from evo.campaign import MEASURES_FILE
+    from evo.rundir import MEASURES_FILE
 
     cfg = store.get_meta("config")
     if not isinstance(cfg, dict):

@@ -20,8 +20,7 @@ from typing import Any
 import numpy as np
 
 from evo.errors import EvoError
-
-HELDOUT_FILE = "heldout.jsonl"
+from evo.rundir import HELDOUT_FILE  # noqa: F401  (re-exported: the file name lives in evo.rundir)
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:

@@ -268,7 +268,7 @@ def _select(store: CampaignStore, directory: Path, cfg: dict, history: bool) -> 
     valid = "verdict = 'valid' AND measures IS NOT NULL AND fitness IS NOT NULL"
     if history:
         return list(store.candidates(valid))
-    from evo.campaign import MEASURES_FILE
+    from evo.rundir import MEASURES_FILE
 
     if not (directory / MEASURES_FILE).exists():
         raise EvoError(f"{directory} has no {MEASURES_FILE}; the campaign never finished its set-up")

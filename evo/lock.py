@@ -32,8 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from evo.errors import EvoError
+from evo.rundir import LOCK_FILE
 
-LOCK_FILE = "writer.lock"
+__all__ = ["LOCK_FILE", "WriterLock"]
 
 # A forked child (vLLM's engine core, a DataLoader worker) shares the locked open file
 # description; if the parent were killed, an orphaned child would keep the campaign locked.

@@ -20,9 +20,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from evo.rundir import PLOTS_DIR  # noqa: E402
 from evo.view import CampaignView, axis_ends, load_campaign, project_2d, valid_rates  # noqa: E402
 
-PLOTS_DIR = "plots"
 CMAP = "viridis"
 Out = Path | IO[bytes]
 

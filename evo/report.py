@@ -16,12 +16,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from evo.campaign import summary_rows
 from evo.plot import CMAP, _fitness_range, draw_curves, draw_fitness, draw_heatmap, draw_valid_rates
 from evo.report_page import PAGE, SCRIPT, STYLE
+from evo.rundir import REPORT_FILE
+from evo.summary import summary_rows
 from evo.view import CampaignView, axis_ends, load_campaign, project_2d
 
-REPORT_FILE = "report.html"
 LINEAGE_DEPTH = 8  # ancestors of an elite carried in the page, in generations
 
 

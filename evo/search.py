@@ -65,16 +65,13 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from archives import Archive, Candidate
 from evo.faults import crash_point
 from evo.operators import Prompt, continuation, lmx, mutation
-
-if TYPE_CHECKING:
-    from evo.campaign import Campaign
 
 __all__ = ["SEARCH_KINDS", "Node", "TreeSearch"]
 
@@ -104,7 +101,8 @@ class Node:
 class TreeSearch:
     """Runs a campaign's iterations as a beam or best-first search (see the module doc)."""
 
-    def __init__(self, campaign: Campaign) -> None:
+    def __init__(self, campaign: Any) -> None:
+        # an evo.campaign.Campaign, typed Any: the loop imports this module, not the reverse
         self.campaign = campaign
         self.cfg = campaign.config.strategy
 

@@ -91,7 +91,8 @@ class CampaignView:
 
 def load_campaign(directory: str | Path) -> CampaignView:
     """Opens a campaign directory read-only; raises EvoError when it is not one or is empty."""
-    from evo.campaign import MEASURES_FILE, summarize
+    from evo.rundir import MEASURES_FILE
+    from evo.summary import summarize
 
     directory = Path(directory)
     if not directory.is_dir():

@@ -9,10 +9,11 @@ ray = pytest.importorskip("ray", reason="the distributed extra (ray) is not inst
 
 from evo.campaign import Campaign  # noqa: E402
 from evo.config import validate_config  # noqa: E402
-from evo.distributed import RayGenerator, RaySandbox  # noqa: E402
 from evo.errors import EvoError  # noqa: E402
 from evo.llm import SamplingParams, ScriptedStandInLLM  # noqa: E402
+from evo.llm.ray_generator import RayGenerator  # noqa: E402
 from evo.sandbox import Sandbox, SandboxLimits  # noqa: E402
+from evo.sandbox.ray_sandbox import RaySandbox  # noqa: E402
 from tests.conftest import scripted_p3  # noqa: E402
 
 JOBS = [
@@ -126,7 +127,7 @@ def test_actor_errors_carry_their_cause(local_ray):
 
 
 def test_actors_get_absolute_adapter_paths(local_ray, tmp_path, monkeypatch):
-    from evo.distributed import _absolute
+    from evo.llm.ray_generator import _absolute
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "runs" / "c" / "adapters" / "round-1").mkdir(parents=True)

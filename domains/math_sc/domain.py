@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 from domains.math_sc.leak import leaks_answer, values
 from domains.math_sc.parse import (
     MAX_QUESTION_CHARS,
+    PREAMBLE,
+    SEEDS_FILE,
     final_answer,
     normalise_number,
     parse_problem,
@@ -38,8 +40,6 @@ from evo.llm import SamplingParams
 if TYPE_CHECKING:
     from evo.sandbox import Sandbox
 
-SEEDS_FILE = Path(__file__).with_name("seeds.jsonl")
-PREAMBLE = "Math word problems with worked answers. Each answer ends with 'The answer is N.'\n\n"
 # Scales a final answer can drop from the worked result: 5 for 5000, 5 for 0.005 (100 only
 # where the solution has no percent: 25 for 0.25 is how a percentage is written).
 _SCALES = (10**3, 10**6, 10**9, 10**12)

@@ -81,8 +81,7 @@ def is_correct(text: str, gold: str | int) -> bool:
 
 def solve_prompt(question: str, style: str, shots: list[dict[str, Any]]) -> str | list[dict[str, str]]:
     """The few-shot completion prompt the math domain's scorer uses, or a chat turn."""
-    from domains.math_sc.domain import PREAMBLE
-    from domains.math_sc.parse import render_problem
+    from domains.math_sc.parse import PREAMBLE, render_problem
 
     if style == "completion":
         return f"{PREAMBLE}{''.join(render_problem(e) for e in shots)}Question: {question}\nAnswer:"

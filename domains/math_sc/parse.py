@@ -12,10 +12,15 @@ from __future__ import annotations
 import math
 import re
 from fractions import Fraction
+from pathlib import Path
 
 from domains.math_sc.numerals import fold, spell_out
 from evo.domain import ParseError
 
+# The domain's files and prompt header live here, below domain.py, exact.py and wordgen.py,
+# which all need them (domain.py imports the other two: defining them there made a circle).
+SEEDS_FILE = Path(__file__).with_name("seeds.jsonl")
+PREAMBLE = "Math word problems with worked answers. Each answer ends with 'The answer is N.'\n\n"
 MAX_QUESTION_CHARS = 600
 # A final-answer statement: "The answer is ...", "Answer: ...", "answer = ...".
 _CUE = re.compile(r"\banswer\s*(?:is\b|:|=)", re.IGNORECASE)

@@ -264,7 +264,7 @@ def split_of(key: str) -> str:
 
 
 def _seed_questions() -> set[str]:
-    from domains.math_sc.domain import SEEDS_FILE
+    from domains.math_sc.parse import SEEDS_FILE
     from evo.domain import read_seeds
 
     return {normalise(s["question"]) for s in read_seeds(SEEDS_FILE, "math")}

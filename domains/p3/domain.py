@@ -146,14 +146,15 @@ class P3Domain(Domain):
         return f"{SOLVE_PREAMBLE}{shots}```python\n{item['f']}\n\ndef g("
 
     @cached_property
-    def _solve_examples(self) -> list[dict[str, Any]]:
-        """The shortest seeds, shown before every solve attempt (read once, not per batch)."""
+    def shot_examples(self) -> list[dict[str, Any]]:
+        """The shortest seeds, shown before every solve attempt (read once, not per batch);
+        public because the held-out benchmark shows the same shots."""
         return sorted(self.seeds(), key=lambda s: len(s["f"]) + len(s["g"]))[: self.solve_shots]
 
     def _solutions(self, items: list[dict[str, Any]], ctx: EvalContext, seed: int) -> list[list[str]]:
         """``solve_attempts`` fresh solutions per puzzle from the generator (which sees ``f``
         only), parsed; an unparsable attempt is a failed attempt and is left out."""
-        examples = self._solve_examples
+        examples = self.shot_examples
         params = SamplingParams(n=self.solve_attempts, max_new_tokens=self.solve_max_tokens,
                                 stop=self.stop, seed=seed, temperature=0.8)
         gens = ctx.generator.generate([self.solve_prompt(it, examples) for it in items], params)

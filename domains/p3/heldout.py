@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -30,7 +30,6 @@ from evo.domain import Benchmark, ParseError
 from evo.errors import EvoError
 
 if TYPE_CHECKING:
-    from domains.p3.domain import P3Domain
     from evo.sandbox import Sandbox
 
 __all__ = ["DEFAULT_DATA", "PROMPT_STYLES", "load_puzzles", "p3_benchmark"]
@@ -41,6 +40,19 @@ _OPENED = {"completion_return": "):\n    return"}
 CHAT_ASK = ("Solve this Python programming puzzle. Write a function g() that returns an answer x "
             "such that f(x) is True. Reply with g in one python code block.\n\n```python\n{f}\n```")
 _G_DEF = re.compile(r"^def g\(", re.M)
+
+
+class P3Domain(Protocol):
+    """What the benchmark needs of a :class:`domains.p3.P3Domain` (typed by this protocol:
+    the domain imports this module, so this module does not import the domain)."""
+
+    stop: list[str]
+    solve_max_tokens: int
+
+    @property
+    def shot_examples(self) -> list[dict[str, Any]]: ...
+
+    def solve_prompt(self, item: dict[str, Any], examples: list[dict[str, Any]]) -> str: ...
 
 
 def load_puzzles(data: str | Path | None = None, split: str = "test", limit: int | None = None,
@@ -129,7 +141,7 @@ def p3_benchmark(domain: P3Domain, split: str = "test", limit: int | None = None
     puzzles = load_puzzles(data, split, limit, seed)
     if not puzzles:
         raise EvoError(f"no puzzles in split '{split}'")
-    shots = domain._solve_examples  # the shortest seeds, as difficulty scoring shows them
+    shots = domain.shot_examples  # the shortest seeds, as difficulty scoring shows them
     stop = domain.stop if prompt_style != "chat_free" else ["<|im_end|>"]
     return Benchmark(
         name=f"p3-{split}", split=split, ids=[p["name"] for p in puzzles],

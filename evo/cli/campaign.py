@@ -100,7 +100,7 @@ def _print_summary(s: dict) -> None:
 
 
 def _summary_table(s: dict) -> Table:
-    from evo.campaign import summary_rows
+    from evo.summary import summary_rows
 
     table = Table(title="campaign summary", show_header=False)
     rows = [*summary_rows(s), ("iterations", str(s["iterations"])), ("files", s["directory"])]
@@ -141,7 +141,8 @@ def _status_view(directory: Path, last: int | None = None):
     from rich.progress_bar import ProgressBar
 
     from archives import Archive, CampaignStore, Measures, rebuild_archive
-    from evo.campaign import MEASURES_FILE, summarize
+    from evo.rundir import MEASURES_FILE
+    from evo.summary import summarize
 
     store = CampaignStore.open(directory)
     try:

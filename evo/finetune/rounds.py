@@ -210,8 +210,8 @@ def finetune_campaign(directory: str | Path, overrides: dict[str, Any] | None = 
                       rescore: bool = True) -> dict[str, Any]:
     """``evo finetune DIR``: one round from a finished campaign directory (its stored config,
     with ``finetune.*`` overrides), then the swap's re-score of its archive."""
-    from evo.campaign import MEASURES_FILE
     from evo.lock import WriterLock
+    from evo.rundir import MEASURES_FILE
     from evo.sandbox import Sandbox
 
     directory = Path(directory)

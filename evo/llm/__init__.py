@@ -7,9 +7,18 @@ runs offline on CPU. Any Hugging Face model id or local folder goes through the 
 
 from evo.llm.base import LLM, Generation, SamplingParams, truncate_at_stop
 from evo.llm.embedded import EMBEDDED_MODELS, resolve_model_path
-from evo.llm.factory import load_from_config, load_generator, resolve_backend
+from evo.llm.factory import load_generator, resolve_backend
 from evo.llm.scripted import ScriptedStandInLLM
 from evo.llm.transformers_backend import TransformersLLM
+
+
+def load_from_config(config, *, adapter: str | None = None, version: int = 0) -> LLM:
+    """The campaign's generator, here or on Ray actors: :func:`evo.executor.load_from_config`
+    (kept here for its callers; imported late because the executor imports this package's modules)."""
+    from evo.executor import load_from_config as load
+
+    return load(config, adapter=adapter, version=version)
+
 
 __all__ = [
     "EMBEDDED_MODELS",

@@ -1,4 +1,6 @@
-"""Builds the generator a config names."""
+"""Builds the generator a backend name and model name: :func:`load_generator`, and the
+constructor options a config gives it. Whether it runs here or on Ray actors is
+:mod:`evo.executor`'s choice (``evo.executor.load_from_config``)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from evo.errors import EvoError
 from evo.llm.base import LLM
 
 if TYPE_CHECKING:
-    from evo.config import CampaignConfig, FinetuneConfig, GeneratorConfig
+    from evo.config import FinetuneConfig, GeneratorConfig
 
 BACKENDS = ("transformers", "ctranslate2", "vllm", "openai", "auto", "scripted-stand-in")
 
@@ -79,16 +81,3 @@ def generator_options(g: GeneratorConfig, finetune: FinetuneConfig | None = None
         options.update(engine=dict(g.engine), lora_rank=finetune.lora_r if tunes else None, sleep_mode=tunes)
     return options
 
-
-def load_from_config(config: CampaignConfig, *, adapter: str | None = None, version: int = 0) -> LLM:
-    """The campaign's generator: in this process, or on Ray actors when
-    ``executor.kind: ray`` with ``executor.generators > 0``."""
-    g, ex = config.generator, config.executor
-    if ex.kind == "ray" and ex.generators > 0:
-        from evo.distributed import RayGenerator
-
-        return RayGenerator(g.backend, g.model, actors=ex.generators, gpus_per_actor=ex.gpus_per_generator,
-                            address=ex.address, num_cpus=ex.num_cpus, adapter=adapter, version=version,
-                            **generator_options(g, config.finetune))
-    return load_generator(g.backend, g.model, adapter=adapter, version=version,
-                          **generator_options(g, config.finetune))

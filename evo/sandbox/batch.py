@@ -11,13 +11,10 @@ from __future__ import annotations
 import select
 import time
 from collections import deque
-from typing import TYPE_CHECKING
 
 from evo.sandbox import pool
+from evo.sandbox.slots import GRACE_S, Slots
 from evo.sandbox.verdict import Verdict
-
-if TYPE_CHECKING:
-    from evo.sandbox.sandbox import Sandbox
 
 DEPTH = 2  # jobs queued on one worker at once
 SMALL_JOB = 16 << 10  # larger jobs are not queued behind another (no pipe deadlock)
@@ -33,9 +30,8 @@ class _Lane:
         self.started = 0.0
 
 
-def run_batch(sandbox: Sandbox, jobs: list[dict]) -> list[Verdict]:
-    from evo.sandbox.sandbox import GRACE_S
-
+def run_batch(slots: Slots, jobs: list[dict]) -> list[Verdict]:
+    """Run the jobs (dicts as `Sandbox._job` builds them) on `slots`, results in input order."""
     results: list[Verdict | None] = [None] * len(jobs)
     pending = deque(range(len(jobs)))
     if not jobs:
@@ -44,24 +40,24 @@ def run_batch(sandbox: Sandbox, jobs: list[dict]) -> list[Verdict]:
 
     def grab(block: bool) -> None:
         while len(lanes) < len(pending) + sum(len(la.sent) for la in lanes.values()):
-            slot = sandbox._checkout(block)
+            slot = slots.checkout(block)
             if slot is None:
                 return
             lanes[slot] = _Lane(slot, None)  # type: ignore[arg-type]
             try:
-                lanes[slot].worker = sandbox._worker(slot)
+                lanes[slot].worker = slots.worker(slot)
             except BaseException:
                 del lanes[slot]
-                sandbox._checkin(slot)
+                slots.checkin(slot)
                 raise
             block = False
 
     def lose(lane: _Lane, exc: pool.WorkerLost) -> None:
         index = lane.sent.popleft()
-        results[index] = sandbox._lost(lane.slot, exc, lane.started)
+        results[index] = slots.lost(lane.slot, exc, lane.started)
         pending.extendleft(reversed(lane.sent))  # never started: run them again
         lane.sent.clear()
-        lane.worker = sandbox._worker(lane.slot)
+        lane.worker = slots.worker(lane.slot)
 
     def feed(lane: _Lane) -> None:
         while pending and len(lane.sent) < DEPTH:
@@ -111,5 +107,5 @@ def run_batch(sandbox: Sandbox, jobs: list[dict]) -> list[Verdict]:
                     lose(lane, pool.WorkerLost("timeout", "the worker did not answer in time"))
     finally:
         for slot in lanes:
-            sandbox._checkin(slot)
+            slots.checkin(slot)
     return results  # type: ignore[return-value]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import threading
 import time
 import warnings
@@ -15,12 +14,13 @@ from pathlib import Path
 from evo.sandbox import bwrap, pool
 from evo.sandbox.batch import run_batch
 from evo.sandbox.limits import SandboxLimits
+from evo.sandbox.slots import GRACE_S, Slots, shutdown
 from evo.sandbox.verdict import Verdict
 
 log = logging.getLogger("evo.sandbox")
 ISOLATION_ENV = "EVO_SANDBOX_ISOLATION"  # "bwrap", "rlimits" or "auto" (default)
 ISOLATION_MODES = ("auto", "bwrap", "rlimits")
-GRACE_S = 3.0  # beyond timeout_s, how long the caller waits for a worker before replacing it
+__all__ = ["GRACE_S", "ISOLATION_ENV", "ISOLATION_MODES", "Sandbox", "run_file"]
 _warned: set[str] = set()
 _warn_lock = threading.Lock()
 
@@ -69,12 +69,6 @@ def _choose_isolation(requested: str) -> tuple[str, bwrap.BwrapBinary | None]:
     return "rlimits", None
 
 
-def _shutdown(slots: list) -> None:
-    for worker in slots:
-        if worker is not None:
-            worker.close()
-
-
 class Sandbox:
     """Evaluates untrusted Python source in warm, isolated, forked workers.
 
@@ -99,13 +93,13 @@ class Sandbox:
             )
         log.info("evo sandbox: %s", self.describe())
         self._scratch_bytes = max(16 * self.limits.max_file_bytes, 16 << 20)
-        self._slots: list[pool.WorkerProcess | None] = [None] * self.limits.workers
-        self._free: queue.Queue[int] = queue.Queue()
-        self._closed = False
-        for slot in range(self.limits.workers):
-            self._slots[slot] = self._new_worker()
-            self._free.put(slot)
-        self._finalizer = weakref.finalize(self, _shutdown, self._slots)
+        self._pool = Slots(self._new_worker, self.limits.workers)
+        self._finalizer = weakref.finalize(self, shutdown, self._pool.workers)
+
+    @property
+    def _slots(self) -> list[pool.WorkerProcess | None]:
+        # the workers by slot (tests kill and inspect them)
+        return self._pool.workers
 
     @property
     def isolation(self) -> str:
@@ -175,65 +169,29 @@ class Sandbox:
             "max_file_bytes": limits.max_file_bytes,
         }
 
-    def _checkout(self, block: bool = True) -> int | None:
-        """Take a free pool slot (None if `block` is false and none is free)."""
-        if self._closed:
-            raise RuntimeError("the sandbox is closed")
-        try:
-            return self._free.get(block)
-        except queue.Empty:
-            return None
-
-    def _checkin(self, slot: int) -> None:
-        self._free.put(slot)
-
-    def _worker(self, slot: int) -> pool.WorkerProcess:
-        """The slot's worker, started afresh if it is missing or dead."""
-        worker = self._slots[slot]
-        if worker is None or not worker.alive:
-            if worker is not None:
-                worker.discard()
-            worker = self._slots[slot] = self._new_worker()
-        return worker
-
-    def _lost(self, slot: int, exc: pool.WorkerLost, start: float) -> Verdict:
-        """The slot's worker was killed: replace it; the verdict of its evaluation."""
-        log.warning("evo sandbox: %s", exc.error)
-        if self._slots[slot] is not None:
-            self._slots[slot].discard()
-        self._slots[slot] = None if self._closed else self._new_worker()
-        return Verdict(
-            status=exc.status,
-            returncode=None,
-            stdout="",
-            stderr="",
-            duration_s=time.monotonic() - start,
-            error=exc.error,
-        )
-
     def _run(self, source: str, expr: str | None = None, **options) -> Verdict:
         job = self._job(source, expr, **options)
-        slot = self._checkout()
+        slot = self._pool.checkout()
         start = time.monotonic()
         try:
             try:
-                reply = self._worker(slot).request(job, job["timeout_s"] + GRACE_S)
+                reply = self._pool.worker(slot).request(job, job["timeout_s"] + GRACE_S)
             except pool.WorkerLost as exc:
-                return self._lost(slot, exc, start)
+                return self._pool.lost(slot, exc, start)
             return Verdict(**reply)
         finally:
-            self._checkin(slot)
+            self._pool.checkin(slot)
 
     def run_many(self, jobs: list[tuple[str, str | None]], *, timeout_s: float | None = None) -> list[Verdict]:
         """evaluate jobs in parallel across the warm workers, results in input order;
         ``timeout_s`` overrides the limits' for these jobs (a job that runs many
         evaluations of untrusted code in forks of its own)."""
-        return run_batch(self, [self._job(source, expr, timeout_s=timeout_s) for source, expr in jobs])
+        return run_batch(self._pool, [self._job(source, expr, timeout_s=timeout_s) for source, expr in jobs])
 
     def close(self) -> None:
-        if self._closed:
+        if self._pool.closed:
             return
-        self._closed = True
+        self._pool.closed = True
         self._finalizer()
 
     def __enter__(self) -> Sandbox:
