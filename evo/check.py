@@ -165,22 +165,27 @@ def _contiguity(db: sqlite3.Connection, result: CheckResult) -> None:
 
 def _archive(store: Any, directory: Path, result: CheckResult) -> None:
     from archives import Archive, Measures
-    from evo.rundir import MEASURES_FILE
+    from evo.rundir import MEASURES_FILE, Run
 
-    cfg = store.get_meta("config")
-    if not isinstance(cfg, dict):
+    run = Run(directory, store)  # the shared reader, over check's own read-only snapshot
+    if not isinstance(run.raw_config, dict):
         result.problems.append("the store holds no campaign config (meta 'config'): the campaign never "
                                "finished its set-up")
         return
     try:
-        measures = Measures.load(directory / MEASURES_FILE)
+        cfg = run.config
+    except EvoError as exc:
+        result.problems.append(f"the stored campaign config does not validate ({exc})")
+        return
+    try:
+        measures = Measures.load(run.measures_path)
     except FileNotFoundError:
         result.problems.append(f"{MEASURES_FILE} is missing: the archive cannot be rebuilt")
         return
     except (OSError, ValueError, KeyError) as exc:
         result.problems.append(f"{MEASURES_FILE} is unreadable ({exc}): the archive cannot be rebuilt")
         return
-    archive = Archive(measures, cfg.get("archive", {}).get("dims"), cfg.get("seed", 0))
+    archive = Archive(measures, cfg.archive.dims, cfg.seed)
     recorded = {it["iteration"]: it for it in store.iterations()}
     wrong_dim, wrong_cell, mismatch = [], [], []
     rescores = _rescore_points(store)

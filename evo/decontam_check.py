@@ -8,6 +8,7 @@ from typing import Any
 from evo.decontam import Report, Settings, embed_cached, find_contamination, load_benchmarks
 from evo.domain import get_domain
 from evo.errors import EvoError
+from evo.rundir import STORE_FILE, open_run
 
 TEXT_COLUMNS = ("text", "messages", "prompt", "chosen", "rejected", "completion")
 
@@ -25,18 +26,13 @@ def check(source: str | Path, against: list[str] | None, cosine: float = 0.95,
             raise EvoError(f"{name} must be in (0, 1], got {value}")
     source = Path(source)
     settings = Settings(cosine=cosine, jaccard=jaccard)
-    if (source / "campaign.sqlite").is_file():
-        from archives import CampaignStore
-
-        store = CampaignStore.open(source)
-        try:
-            cfg = store.get_meta("config") or {}
-            cands = list(store.candidates("verdict = 'valid' AND item IS NOT NULL"))
-        finally:
-            store.close()
-        domain = get_domain(cfg.get("domain", "p3"), **cfg.get("domain_options", {}))
+    if (source / STORE_FILE).is_file():
+        with open_run(source) as run:
+            cfg = run.config
+            cands = list(run.store.candidates("verdict = 'valid' AND item IS NOT NULL"))
+        domain = get_domain(cfg.domain, **cfg.domain_options)
         benches, skipped = load_benchmarks(against, domain)
-        embedder = Embedder(cfg.get("descriptor", {}).get("embedder", "all-MiniLM-L6-v2"))
+        embedder = Embedder(cfg.descriptor.embedder)
         items = [c.item for c in cands]
         report = find_contamination([domain.render(it) for it in items], benches,
                                     keys=[domain.key(it) for it in items], domain=domain.name,

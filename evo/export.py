@@ -21,10 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from archives import Archive, CampaignStore, Candidate, Measures, rebuild_archive
+from archives import Candidate
+from evo.config import CampaignConfig
 from evo.dedup import assign_split, exact_dedup, near_dedup, near_groups, per_cell_cap
 from evo.domain import Domain, get_domain
 from evo.errors import EvoError
+from evo.rundir import Run, open_run
 
 __all__ = ["assign_split", "exact_dedup", "export_campaign", "near_dedup", "near_groups"]
 
@@ -60,21 +62,18 @@ def export_campaign(directory: str | Path, out: str | Path, *, format: str = "sf
     _check_args(directory, out, format, files, task, decontaminate, split, dedup, per_cell,
                 split_threshold, force)
     progress = progress or (lambda *_: None)
-    store = CampaignStore.open(directory)
-    try:
-        cfg = store.get_meta("config") or {}
-        meta = {"campaign_id": store.get_meta("campaign_id"), "config": cfg}
-        domain = get_domain(cfg.get("domain", "p3"), **cfg.get("domain_options", {}))
+    with open_run(directory) as run:
+        cfg = run.config
+        meta = {"campaign_id": run.store.get_meta("campaign_id"), "config": run.raw_config}
+        domain = get_domain(cfg.domain, **cfg.domain_options)
         if task != "generate" and domain.to_solve_messages(domain.seeds()[0]) is None:
             raise EvoError(f"domain '{domain.name}' has no solve framing (--task generate only)")
         if format == "sft":
-            pool: list[Any] = _select(store, directory, cfg, include_history)
+            pool: list[Any] = _select(run, include_history)
         else:
             from evo.export_pairs import preference_pairs
 
-            pool = preference_pairs(store, domain, min_fitness)
-    finally:
-        store.close()
+            pool = preference_pairs(run.store, domain, min_fitness)
     stats: dict[str, Any] = {"source": "history" if include_history or format != "sft" else "elites",
                              "pool": len(pool), "format": format, "files": files, "task": task}
     if format == "sft":
@@ -120,7 +119,7 @@ def export_campaign(directory: str | Path, out: str | Path, *, format: str = "sf
     return stats
 
 
-def _sft_rows(domain: Domain, cfg: dict, pool: list[Candidate], stats: dict[str, Any], task: str,
+def _sft_rows(domain: Domain, cfg: CampaignConfig, pool: list[Candidate], stats: dict[str, Any], task: str,
               min_fitness: float | None, per_cell: int | None, include_seeds: bool,
               dedup: float | None, reverify: bool, decontaminate: str,
               against: list[str] | None, progress: Progress):
@@ -173,7 +172,7 @@ def _sft_rows(domain: Domain, cfg: dict, pool: list[Candidate], stats: dict[str,
     return cands, records, emb, None
 
 
-def _pair_rows(domain: Domain, cfg: dict, pairs: list, stats: dict[str, Any], format: str,
+def _pair_rows(domain: Domain, cfg: CampaignConfig, pairs: list, stats: dict[str, Any], format: str,
                decontaminate: str, against: list[str] | None, progress: Progress):
     """Decontaminated preference pairs as DPO or KTO rows; a pair's chosen child is its
     split unit (rows of one chosen child stay on one side)."""
@@ -214,14 +213,14 @@ def _pair_rows(domain: Domain, cfg: dict, pairs: list, stats: dict[str, Any], fo
     return chosen, records, emb, np.arange(len(chosen))
 
 
-def _contamination(domain: Domain, cfg: dict, items: list[dict], emb: np.ndarray | None,
+def _contamination(domain: Domain, cfg: CampaignConfig, items: list[dict], emb: np.ndarray | None,
                    against: list[str] | None, progress: Progress):
     from evo.decontam import embed_cached, find_contamination, load_benchmarks
     from evo.llm.embedded import cache_dir
 
     progress("decontaminating", 0, 1)
     benches, skipped = load_benchmarks(against, domain)
-    model = _embedder(cfg.get("descriptor", {}).get("embedder", "all-MiniLM-L6-v2"))
+    model = _embedder(cfg.descriptor.embedder)
     report = find_contamination([domain.render(it) for it in items], benches,
                                 keys=[domain.key(it) for it in items], domain=domain.name,
                                 embed_texts=[domain.text(it) for it in items],
@@ -263,20 +262,12 @@ def _check_args(directory: Path, out: Path, format: str, files: str, task: str,
         raise EvoError("--out must not be the campaign directory itself")
 
 
-def _select(store: CampaignStore, directory: Path, cfg: dict, history: bool) -> list[Candidate]:
+def _select(run: Run, history: bool) -> list[Candidate]:
     """The archive's elites (replayed from the store), or every valid candidate."""
     valid = "verdict = 'valid' AND measures IS NOT NULL AND fitness IS NOT NULL"
     if history:
-        return list(store.candidates(valid))
-    from evo.rundir import MEASURES_FILE
-
-    if not (directory / MEASURES_FILE).exists():
-        raise EvoError(f"{directory} has no {MEASURES_FILE}; the campaign never finished its set-up")
-    archive = Archive(Measures.load(directory / MEASURES_FILE),
-                      cfg.get("archive", {}).get("dims"), cfg.get("seed", 0))
-    elites = rebuild_archive(store, archive).elites()
-    found = store.get([e["candidate_id"] for e in elites])
-    return [found[e["candidate_id"]] for e in elites]
+        return list(run.store.candidates(valid))
+    return run.elite_candidates()
 
 
 @functools.lru_cache(maxsize=2)
@@ -286,8 +277,8 @@ def _embedder(name: str):
     return Embedder(name)
 
 
-def _embed(cfg: dict, texts: list[str], progress: Progress, batch: int = 256) -> np.ndarray:
-    model = _embedder(cfg.get("descriptor", {}).get("embedder", "all-MiniLM-L6-v2"))
+def _embed(cfg: CampaignConfig, texts: list[str], progress: Progress, batch: int = 256) -> np.ndarray:
+    model = _embedder(cfg.descriptor.embedder)
     parts = [np.zeros((0, model.dim), dtype=np.float32)]
     progress("embedding", 0, len(texts))
     for start in range(0, len(texts), batch):
@@ -296,14 +287,14 @@ def _embed(cfg: dict, texts: list[str], progress: Progress, batch: int = 256) ->
     return np.concatenate(parts)
 
 
-def _reverify(domain: Domain, cfg: dict, cands: list[Candidate], progress: Progress,
+def _reverify(domain: Domain, cfg: CampaignConfig, cands: list[Candidate], progress: Progress,
               batch: int = 64) -> list[int]:
     """Indices of the candidates that the domain's verifier still accepts in the sandbox."""
-    from evo.sandbox import Sandbox, SandboxLimits
+    from evo.sandbox import Sandbox
 
     ok: list[int] = []
     progress("re-verifying", 0, len(cands))
-    with Sandbox(SandboxLimits.model_validate(cfg.get("sandbox", {}))) as sandbox:
+    with Sandbox(cfg.sandbox) as sandbox:
         for start in range(0, len(cands), batch):
             chunk = cands[start:start + batch]
             for i, v in enumerate(domain.verify([c.item for c in chunk], sandbox), start):

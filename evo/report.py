@@ -67,9 +67,9 @@ def _summary_rows(view: CampaignView) -> list[tuple[str, str]]:
                else f"CVT, {view.num_cells} cells")
     return [
         ("directory", str(view.directory)),
-        ("domain", str(cfg.get("domain", "?"))),
+        ("domain", cfg.domain),
         ("archive", archive),
-        ("iterations", f"{s['iterations']} of {cfg.get('iterations', '?')}"),
+        ("iterations", f"{s['iterations']} of {cfg.iterations}"),
         *summary_rows(s),
     ]
 

@@ -15,14 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from archives import Archive, CampaignStore, Candidate, Measures, rebuild_archive
+from archives import Archive, Candidate, Measures
+from evo.config import CampaignConfig
 from evo.errors import EvoError
 
 
 @dataclass
 class CampaignView:
     directory: Path
-    config: dict[str, Any]
+    config: CampaignConfig  # validated (evo.rundir)
     measures: Measures
     archive: Archive
     iterations: list[dict[str, Any]]
@@ -34,7 +35,7 @@ class CampaignView:
 
     @property
     def name(self) -> str:
-        return str(self.config.get("name") or self.directory.name)
+        return str(self.config.name or self.directory.name)
 
     @property
     def label(self) -> str:
@@ -59,8 +60,7 @@ class CampaignView:
             from evo.domain import get_domain
 
             try:
-                self._domain = get_domain(self.config.get("domain", "p3"),
-                                          **self.config.get("domain_options", {}))
+                self._domain = get_domain(self.config.domain, **self.config.domain_options)
             except EvoError:
                 self._domain = False
         return self._domain or None
@@ -91,23 +91,18 @@ class CampaignView:
 
 def load_campaign(directory: str | Path) -> CampaignView:
     """Opens a campaign directory read-only; raises EvoError when it is not one or is empty."""
-    from evo.rundir import MEASURES_FILE
+    from evo.rundir import open_run
     from evo.summary import summarize
 
     directory = Path(directory)
-    if not directory.is_dir():
-        raise EvoError(f"{directory} is not a campaign directory (no such directory)")
-    store = CampaignStore.open(directory)
-    try:
-        config = store.get_meta("config") or {}
-        if not (directory / MEASURES_FILE).exists():
-            raise EvoError(f"{directory} has no {MEASURES_FILE}; the campaign never finished its set-up")
+    with open_run(directory) as run:
+        config = run.config
+        run.require_measures()
+        store = run.store
         iterations = store.iterations()
         if not iterations:
             raise EvoError(f"{directory} has no recorded iterations yet; nothing to plot")
-        measures = Measures.load(directory / MEASURES_FILE)
-        archive = rebuild_archive(store, Archive(measures, config.get("archive", {}).get("dims"),
-                                                 config.get("seed", 0)))
+        measures, archive = run.measures, run.archive
         elites = archive.elites()
         rows = store.get([e["candidate_id"] for e in elites])
         for e in elites:
@@ -115,8 +110,6 @@ def load_campaign(directory: str | Path) -> CampaignView:
         seeds = list(store.candidates("is_seed = 1"))
         generated = list(store.candidates("is_seed = 0"))
         summary = summarize(store, archive, directory)
-    finally:
-        store.close()
     return CampaignView(directory, config, measures, archive, iterations, elites, seeds, generated,
                         summary)
 

@@ -42,7 +42,7 @@ def run(
     if resume is not None:
         from archives import CampaignStore
 
-        saved = CampaignStore.read_meta(resume, "config")
+        saved = CampaignStore.read_meta(resume, "config")  # raw: the overrides go over it
         if saved is None:
             _fail(f"{resume} holds no campaign config (it never finished its set-up)")
         cfg, out = validate_config(saved, overrides), resume
@@ -140,19 +140,19 @@ def _status_view(directory: Path, last: int | None = None):
     from rich.console import Group
     from rich.progress_bar import ProgressBar
 
-    from archives import Archive, CampaignStore, Measures, rebuild_archive
-    from evo.rundir import MEASURES_FILE
+    from evo.errors import EvoError
+    from evo.rundir import open_run
     from evo.summary import summarize
 
-    store = CampaignStore.open(directory)
-    try:
-        cfg = store.get_meta("config") or {}
-        if not (directory / MEASURES_FILE).exists():
-            _fail(f"{directory} has no {MEASURES_FILE}; the campaign never finished its set-up")
-        archive = rebuild_archive(store, Archive(Measures.load(directory / MEASURES_FILE),
-                                                 cfg.get("archive", {}).get("dims"), cfg.get("seed", 0)))
+    with open_run(directory) as run:
+        cfg, store = run.config, run.store
+        try:
+            run.require_measures()
+        except EvoError as exc:
+            _fail(str(exc))
+        archive = run.archive
         iters = store.iterations()
-        table = Table(title=f"{cfg.get('name', 'campaign')} ({cfg.get('domain', '?')})")
+        table = Table(title=f"{cfg.name} ({cfg.domain})")
         for col in ("iter", "cands", "valid", "added", "elites", "coverage", "QD", "max", "wall s"):
             table.add_column(col, justify="right")
         for it in iters[-last:] if last else iters:
@@ -160,9 +160,7 @@ def _status_view(directory: Path, last: int | None = None):
                           str(it["num_elites"]), f"{it['coverage']:.1%}", f"{it['qd_score']:.2f}",
                           f"{it['obj_max']:.2f}", f"{it['wall_s']:.1f}")
         summary = summarize(store, archive, directory)
-    finally:
-        store.close()
-    total, done = int(cfg.get("iterations", 0)), summary["iterations"]
+    total, done = cfg.iterations, summary["iterations"]
     line = Table.grid(padding=(0, 1))
     line.add_row(f"iteration {done}/{total or '?'}", ProgressBar(total=max(total, 1), completed=done, width=40))
     return Group(table, line, _summary_table(summary)), bool(total) and done >= total

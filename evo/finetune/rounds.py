@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from archives import Archive, CampaignStore, Measures, rebuild_archive
+from archives import Archive, CampaignStore
 from evo.config import FinetuneConfig, validate_config
 from evo.domain import Domain, get_domain
 from evo.errors import EvoError
@@ -211,26 +211,26 @@ def finetune_campaign(directory: str | Path, overrides: dict[str, Any] | None = 
     """``evo finetune DIR``: one round from a finished campaign directory (its stored config,
     with ``finetune.*`` overrides), then the swap's re-score of its archive."""
     from evo.lock import WriterLock
-    from evo.rundir import MEASURES_FILE
+    from evo.rundir import MEASURES_FILE, open_run
     from evo.sandbox import Sandbox
 
     directory = Path(directory)
-    CampaignStore.open(directory).close()  # a readable campaign directory, before locking it
+    open_run(directory).close()  # a readable campaign directory, before locking it
     lock = WriterLock(directory, "evo finetune").acquire()  # one writer per campaign
     try:
-        store = CampaignStore.open(directory, migrate=True)
+        run = open_run(directory, migrate=True)
     except BaseException:
         lock.release()
         raise
+    store = run.store
     try:
-        saved = store.get_meta("config")
-        if saved is None or not (directory / MEASURES_FILE).exists():
+        saved = run.raw_config  # raw: the finetune overrides go over it before validation
+        if saved is None or not run.measures_path.exists():
             raise EvoError(f"{directory} holds no finished campaign set-up (config / {MEASURES_FILE})")
         config = validate_config(saved, {"finetune": overrides or {}})
         if config.finetune.rescore and not rescore:
             config = config.model_copy(update={"finetune": config.finetune.model_copy(update={"rescore": False})})
-        archive = rebuild_archive(store, Archive(Measures.load(directory / MEASURES_FILE), config.archive.dims,
-                                                 config.seed))
+        archive = run.archive
         if len(archive) == 0:
             raise EvoError(f"{directory}: the archive is empty, nothing to fine-tune on")
         domain = get_domain(config.domain, **config.domain_options)
