@@ -23,13 +23,13 @@ from evo.executor import load_from_config, open_sandbox
 from evo.faults import crash_point
 from evo.finetune import current_adapter, finetune_and_swap, latest_round
 from evo.llm import LLM, Generation, SamplingParams
+from evo.llm.timing import TimedLLM
 from evo.lock import WriterLock
 from evo.operators import Prompt, build_prompts
 from evo.rundir import MEASURES_FILE, STORE_FILE
 from evo.search import SEARCH_KINDS, TreeSearch
 from evo.strategy import NOT_OFFERED, Strategy
 from evo.summary import summarize, summary_rows
-from evo.timing import TimedLLM
 
 # MEASURES_FILE and the summary functions moved out of the loop (issue 34); still importable here
 __all__ = ["MEASURES_FILE", "Campaign", "summarize", "summary_rows"]

@@ -22,7 +22,7 @@ from machine import cpu_flags, cpu_model, load_average
 
 from domains.p3 import P3Domain
 from domains.p3.heldout import PROMPT_STYLES
-from evo.evalsolve import evaluate
+from evo.heldout import evaluate
 from evo.llm import load_generator
 from evo.sandbox import Sandbox
 

@@ -73,7 +73,7 @@ def prepare(local: Path, wheels: bool = True) -> dict:
     from safetensors.torch import load_file, save_file
 
     sys.path.insert(0, str(ROOT))
-    from domains.p3.benchmark import data_dir
+    from domains.p3.contamination import data_dir
 
     shutil.rmtree(local, ignore_errors=True)
     build = local / "build"

@@ -23,7 +23,7 @@ continues, ``--fresh`` restarts; every sampling step is chunked and resumes mid-
      generator (the math domain's few-shot solve prompt, temperature 0.7 as Huang et al.);
   3. ``threshold``: the vote-share threshold chosen on *train* questions against their true
      labels (domains/math_sc/selfconsistency.py: max correct - wrong labels kept);
-  4. ``eval:base``: test accuracy of the base: greedy (``evo.evalsolve.evaluate``, n = 1,
+  4. ``eval:base``: test accuracy of the base: greedy (``evo.heldout.evaluate``, n = 1,
      temperature 0), sampled pass@1 and self-consistency (majority of ``test_samples``);
   5. ``train``: one LoRA round (``train_lora``) on the chains agreeing with the majority on
      questions at or above the threshold (at most ``max_per_question`` each);
@@ -54,8 +54,8 @@ from domains.math_sc.selfconsistency import Vote, choose_threshold, keep_chains,
 from domains.math_sc.wordgen import normalise, problems
 from evo.config import FinetuneConfig
 from evo.errors import EvoError
-from evo.evalsolve import evaluate
 from evo.finetune.data import Example
+from evo.heldout import evaluate
 from evo.llm import SamplingParams, load_generator
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -28,7 +28,7 @@ from machine import cpu_flags, cpu_model
 from stats import paired_test
 
 from archives import Archive, Measures
-from evo.evalsolve import bootstrap_ci
+from evo.heldout import bootstrap_ci
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -23,7 +23,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from evo.evalsolve import render_prompts
+from evo.heldout import render_prompts
 
 Report = Callable[[dict[str, Any], Path], None]
 

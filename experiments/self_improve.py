@@ -48,11 +48,11 @@ from evo.campaign import Campaign
 from evo.config import CampaignConfig
 from evo.descriptor import Embedder
 from evo.domain import ParseError
-from evo.evalsolve import evaluate
 from evo.finetune import archive_examples, finetune_and_swap
 from evo.finetune.data import Example, item_examples
 from evo.finetune.rounds import current_adapter
 from evo.finetune.train import token_counter
+from evo.heldout import evaluate
 from evo.llm import SamplingParams, load_generator
 from evo.llm.embedded import cache_dir
 

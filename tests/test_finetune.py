@@ -20,7 +20,6 @@ from domains.p3.heldout import DEFAULT_DATA, load_puzzles
 from evo.campaign import MEASURES_FILE, Campaign
 from evo.config import CampaignConfig, FinetuneConfig
 from evo.domain import Score, get_domain
-from evo.evalsolve import bootstrap_ci, evaluate, pass_at_k
 from evo.finetune import archive_examples, finetune_and_swap
 from evo.finetune.data import (
     data_hash,
@@ -31,6 +30,7 @@ from evo.finetune.data import (
     shares,
 )
 from evo.finetune.rescore import rescore_elites
+from evo.heldout import bootstrap_ci, evaluate, pass_at_k
 from evo.llm import ScriptedStandInLLM
 from evo.sandbox import Sandbox
 from tests.conftest import scripted_p3

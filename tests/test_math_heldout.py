@@ -13,7 +13,7 @@ from domains.math_sc.exact import answer_key, exact_value, is_correct
 from domains.math_sc.steps import last_result, wrong_step
 from domains.math_sc.wordgen import SPLIT_SIZES, TEMPLATES, normalise, problems
 from evo.errors import EvoError
-from evo.evalsolve import evaluate
+from evo.heldout import evaluate
 from evo.llm import ScriptedStandInLLM
 
 ADVERSARIAL = [  # (completion, gold, correct?)

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from evo.plaindata import MAX_DEPTH, NotPlainData, decode, encode, sandbox_prelude
+from evo.sandbox.plaindata import MAX_DEPTH, NotPlainData, decode, encode, sandbox_prelude
 
 
 def same(a, b) -> bool:

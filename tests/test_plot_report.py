@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 from archives import CampaignStore
 from evo.cli import app
 from evo.errors import EvoError
-from evo.plot import heatmap, plot_campaign
-from evo.report import build_report
-from evo.view import load_campaign
+from evo.visualize.plot import heatmap, plot_campaign
+from evo.visualize.report import build_report
+from evo.visualize.view import load_campaign
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CHROMIUM = "/usr/bin/chromium"
@@ -46,7 +46,7 @@ def test_heatmap_public_function(small_campaign: Path, tmp_path: Path) -> None:
 
 
 def test_axis_ends_are_named_after_seeds(small_campaign: Path) -> None:
-    from evo.view import axis_ends
+    from evo.visualize.view import axis_ends
 
     view = load_campaign(small_campaign)
     seed_names = {s.item["name"] for s in view.seeds}

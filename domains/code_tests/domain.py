@@ -98,7 +98,7 @@ class CodeTestsDomain(Domain):
                 {"role": "assistant", "content": f"```python\n{item['solution'].strip()}\n```"}]
 
     def contamination_sources(self) -> dict[str, Callable[[], list[BenchmarkItem]]]:
-        from domains.code_tests.benchmark import humaneval_items
+        from domains.code_tests.contamination import humaneval_items
 
         return {"humaneval": humaneval_items}
 

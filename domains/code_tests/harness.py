@@ -2,7 +2,7 @@
 
 Shipped as source into the evaluation (stdlib only), after the plain-data prelude
 ``_evo_plain`` and the constants ``_EVO_CT_TESTER`` (:mod:`domains.code_tests.tester`'s
-source) and ``_EVO_CT_PLAIN`` (:mod:`evo.plaindata`'s). Three kinds of process:
+source) and ``_EVO_CT_PLAIN`` (:mod:`evo.sandbox.plaindata`'s). Three kinds of process:
 
 - **E**, the evaluation process, runs this file and nothing the author wrote. It alone
   holds the sandbox's result channel (fd 3) and its token, and it is not dumpable, so a

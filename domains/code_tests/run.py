@@ -3,7 +3,7 @@
 The evaluation runs :mod:`domains.code_tests.harness`: the solution in one process, each
 test in a process of its own forked from a fresh interpreter
 (:mod:`domains.code_tests.tester`), and every call between them relayed as plain data
-(:mod:`evo.plaindata`) by a process that runs no author code and alone holds the
+(:mod:`evo.sandbox.plaindata`) by a process that runs no author code and alone holds the
 sandbox's result channel. So:
 
 - a test sees the entry point only (a stand-in that asks the solution), builtins and the
@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from domains.code_tests.audit import statement_examples
-from evo import plaindata
-from evo.plaindata import sandbox_prelude
+from evo.sandbox import plaindata
+from evo.sandbox.plaindata import sandbox_prelude
 
 if TYPE_CHECKING:
     from evo.sandbox import Sandbox, Verdict

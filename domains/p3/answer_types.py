@@ -1,6 +1,6 @@
 """P3's answer types: the vocabulary, the exact deep type check, the trivial answers.
 
-An answer is plain data (see :mod:`evo.plaindata`): ``int``, ``float``, ``str``, ``bool``,
+An answer is plain data (see :mod:`evo.sandbox.plaindata`): ``int``, ``float``, ``str``, ``bool``,
 and lists and dicts of those. Types are written ``int``, ``float``, ``str``, ``bool``,
 ``List[T]``, ``Dict[K, V]`` (``K`` a scalar type), or bare ``list``/``dict``, which say
 only "a list (dict) of plain answer data". The check is exact: ``type(x) is int``, so

@@ -127,7 +127,7 @@ class P3Domain(Domain):
                 {"role": "assistant", "content": f"```python\n{item['g']}\n```"}]
 
     def contamination_sources(self) -> dict[str, Callable[[], list[BenchmarkItem]]]:
-        from domains.p3.benchmark import p3_split_items
+        from domains.p3.contamination import p3_split_items
 
         return {"p3-test": p3_split_items}
 

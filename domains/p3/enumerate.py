@@ -44,8 +44,8 @@ from typing import TYPE_CHECKING, Any
 from domains.p3.answer_types import type_ok
 from domains.p3.probes import literal_probes
 from domains.p3.verify import CALLS_PRELUDE, JUDGE_SHARE, judge_job, judge_timeout, judgement
-from evo import plaindata
 from evo.domain import Verification
+from evo.sandbox import plaindata
 
 if TYPE_CHECKING:
     from evo.sandbox import Sandbox, Verdict

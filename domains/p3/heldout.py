@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from domains.p3.benchmark import DEFAULT_DATA, data_dir
+from domains.p3.contamination import DEFAULT_DATA, data_dir
 from domains.p3.parse import parse_puzzle
 from domains.p3.verify import check_puzzles
 from evo.domain import Benchmark, ParseError

@@ -25,7 +25,7 @@ from domains.p3.verify import (
     shuffled,
 )
 from evo.domain import Score, Verification
-from evo.plaindata import decode, encode
+from evo.sandbox.plaindata import decode, encode
 
 if TYPE_CHECKING:
     from evo.sandbox import Sandbox

@@ -3,7 +3,7 @@
 A puzzle is checked in two sandboxed evaluations:
 
 1. *answer*: ``g()`` runs and its answer is encoded as plain data
-   (:mod:`evo.plaindata`: exact ``int``/``float``/``str``/``bool``, lists and dicts);
+   (:mod:`evo.sandbox.plaindata`: exact ``int``/``float``/``str``/``bool``, lists and dicts);
 2. *judge*: a fresh evaluation that never ran ``g``'s code calls ``f`` on each input,
    every call in its own fork with no handle on the result channel
    (:mod:`domains.p3.calls`): the answer and the trivial answers alike, in a random
@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from domains.p3.answer_types import trivial_answers, type_ok
-from evo import plaindata
 from evo.domain import Verification
-from evo.plaindata import NotPlainData, decode, encode, sandbox_prelude
+from evo.sandbox import plaindata
+from evo.sandbox.plaindata import NotPlainData, decode, encode, sandbox_prelude
 
 if TYPE_CHECKING:
     from evo.sandbox import Sandbox, Verdict

@@ -67,7 +67,7 @@ def special_tokens(llm: Any) -> list[str]:
 
 
 def _unwrap(llm: Any) -> Any:
-    """Sees through wrappers such as evo.timing.TimedLLM (which keep the model as ``.llm``)."""
+    """Sees through wrappers such as evo.llm.timing.TimedLLM (which keep the model as ``.llm``)."""
     seen = 0
     while not hasattr(llm, "yes_probability") and not hasattr(llm, "model") and hasattr(llm, "llm") and seen < 8:
         llm, seen = llm.llm, seen + 1

@@ -22,7 +22,7 @@ import numpy as np
 
 from domains.text_feedback.judge import _token_ids, _unwrap, fence_text, special_tokens
 from evo.errors import EvoError
-from evo.evalsolve import bootstrap_ci
+from evo.heldout import bootstrap_ci
 
 PAIR_PROMPT = {
     "story": ("Two very short stories.\n\nStory A: \"{a}\"\n\nStory B: \"{b}\"\n\nQuestion: Which story is "

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -19,35 +21,43 @@ from rich.table import Table
 from evo.cli.app import app, console
 
 
+def _with_export_options(command: Callable[..., None]) -> Callable[..., None]:
+    """One typer option per :class:`~evo.export.ExportConfig` field (its flags, default and
+    help text), collected into the ``options`` argument ``command`` receives."""
+    from evo.export.options import ExportConfig
+
+    fields = ExportConfig.model_fields
+    own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "options"]
+    added = []
+    for name, field in fields.items():
+        annotation = field.annotation
+        default = field.default
+        if field.json_schema_extra["invert"]:  # --no-seeds: a switch that sets the field False
+            annotation, default = bool, False
+        option = typer.Option(*ExportConfig.cli_flags(name), help=field.description)
+        added.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
+                                       annotation=Annotated[annotation, option], default=default))
+
+    def run(**values: Any) -> None:
+        chosen = {name: values.pop(name) for name in fields}
+        for name in fields:
+            if fields[name].json_schema_extra["invert"]:
+                chosen[name] = not chosen[name]
+        command(options=ExportConfig(**chosen), **values)
+
+    run.__name__, run.__doc__ = command.__name__, command.__doc__
+    run.__signature__ = inspect.Signature(own + added)  # type: ignore[attr-defined]
+    return run
+
+
 @app.command()
+@_with_export_options
 def export(
     directory: Annotated[Path, typer.Argument(help="campaign directory")],
     out: Annotated[Path, typer.Option("--out", "-o", help="output folder")],
-    format: Annotated[str, typer.Option("--format", "-f", help=(
-        "sft rows, dpo pairs or kto rows (jsonl, parquet or hf here mean sft rows in "
-        "that file format)"))] = "sft",
-    files: Annotated[str, typer.Option("--files", help="jsonl, parquet or hf")] = "jsonl",
-    task: Annotated[str, typer.Option("--task", help="sft framing: generate, solve or both")] = "generate",
-    decontaminate: Annotated[str, typer.Option(
-        "--decontaminate", help="drop, flag or off: items overlapping a held-out benchmark")] = "drop",
-    against: Annotated[list[str] | None, typer.Option(
-        "--against", help="benchmark name or file of items (repeat; default: every benchmark "
-        "the installed domains bring)")] = None,
     push_to_hub: Annotated[str | None, typer.Option(
         "--push-to-hub", help="then push the dataset to this Hub repo (needs the network)")] = None,
-    min_fitness: Annotated[float | None, typer.Option(help="keep items with fitness >= X")] = None,
-    per_cell: Annotated[int | None, typer.Option(help="keep up to N best items per cell")] = None,
-    include_history: Annotated[bool, typer.Option(
-        "--include-history", help="every valid candidate, not only the elites")] = False,
-    split: Annotated[float | None, typer.Option(help="train share, e.g. 0.9 (in (0, 1])")] = None,
-    dedup: Annotated[float | None, typer.Option(
-        help="drop near-duplicates above this cosine similarity")] = None,
-    split_threshold: Annotated[float | None, typer.Option(
-        help="similarity that keeps items on one side of the split [default: --dedup or 0.95]")] = None,
-    seed: Annotated[int, typer.Option(help="random seed of the split")] = 0,
-    reverify: Annotated[bool, typer.Option("--reverify", help="re-run the verifier, drop failures")] = False,
-    no_seeds: Annotated[bool, typer.Option("--no-seeds", help="leave the seed items out")] = False,
-    force: Annotated[bool, typer.Option("--force", help="replace a non-empty --out")] = False,
+    options: Any = None,
 ) -> None:
     """Export the campaign as a fine-tuning dataset (with a dataset card)."""
     from evo.export import export_campaign
@@ -64,11 +74,7 @@ def export(
         bar.update(tasks[phase], completed=done, total=total)
 
     try:
-        stats = export_campaign(directory, out, format=format, files=files, task=task,
-                                decontaminate=decontaminate, against=against, min_fitness=min_fitness,
-                                per_cell=per_cell, include_history=include_history, split=split,
-                                dedup=dedup, seed=seed, reverify=reverify, include_seeds=not no_seeds,
-                                force=force, split_threshold=split_threshold, progress=on_progress)
+        stats = export_campaign(directory, out, options, progress=on_progress)
     finally:
         if tasks:
             bar.stop()
@@ -87,7 +93,7 @@ def export(
         table.add_row(k, str(v))
     Console().print(table)
     if push_to_hub:
-        from evo.export_hub import push_to_hub as push
+        from evo.export.hub import push_to_hub as push
 
         print(push(out, push_to_hub))
 
@@ -104,7 +110,7 @@ def check_contamination(
     show: Annotated[int, typer.Option(help="list up to N flagged items")] = 20,
 ) -> None:
     """Which items of a campaign or dataset overlap a held-out benchmark (exit 1 if any)."""
-    from evo.decontam_check import check
+    from evo.export.decontam_check import check
 
     report, ids = check(source, against, cosine=cosine, jaccard=jaccard)
     summary = report.summary()
@@ -127,7 +133,7 @@ def check_contamination(
 @app.command()
 def plot(directory: Annotated[Path, typer.Argument(help="campaign directory")]) -> None:
     """Archive heatmap, QD/coverage/max-fitness curves, valid rates, fitness histogram -> DIR/plots/."""
-    from evo.plot import plot_campaign
+    from evo.visualize.plot import plot_campaign
 
     with _steps("plotting", 5) as step:
         paths = plot_campaign(directory, on_step=step)
@@ -143,7 +149,7 @@ def report(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="HTML file (default DIR/report.html)")] = None,
 ) -> None:
     """One self-contained HTML report: plots, summary, interactive heatmap (and a comparison)."""
-    from evo.report import build_report
+    from evo.visualize.report import build_report
 
     dirs = [directory] + ([other] if other else [])
     with _steps("report", 1 + 2 * len(dirs) + (len(dirs) > 1)) as step:

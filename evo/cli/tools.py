@@ -123,7 +123,8 @@ def finetune(
         table.add_row(key, str(value))
     Console().print(table)
     if eval_limit:
-        from evo.evalsolve import HELDOUT_FILE, run_eval
+        from evo.heldout import run_eval
+        from evo.rundir import HELDOUT_FILE
 
         with console.status(f"eval on {eval_limit} held-out puzzles..."):
             r = run_eval(record["adapter"], limit=eval_limit, n=k, ks=(1, k), out=directory / HELDOUT_FILE)
@@ -154,7 +155,8 @@ def eval_cmd(
     95% bootstrap intervals over problems); every answer checked in the sandbox."""
     import os
 
-    from evo.evalsolve import HELDOUT_FILE, plot_heldout, resolve_model, run_eval
+    from evo.heldout import plot_heldout, resolve_model, run_eval
+    from evo.rundir import HELDOUT_FILE
 
     ks = k or [1, n]
     if data is not None:

@@ -132,7 +132,7 @@ def finetune_and_swap(campaign: Any, current: list[Example] | None = None,
     on other data through the same mix, trainer, swap and re-score); ``source`` names them."""
     from evo.llm import load_generator
     from evo.llm.factory import generator_options, resolve_backend
-    from evo.timing import TimedLLM
+    from evo.llm.timing import TimedLLM
 
     c, g = campaign.config, campaign.config.generator
     cfg = c.finetune
@@ -183,7 +183,7 @@ def finetune_and_swap(campaign: Any, current: list[Example] | None = None,
 
 
 def _heldout_rows(directory: Path, round_n: int) -> list[dict[str, Any]]:
-    from evo.evalsolve import HELDOUT_FILE
+    from evo.rundir import HELDOUT_FILE
 
     path = Path(directory) / HELDOUT_FILE
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
@@ -192,7 +192,8 @@ def _heldout_rows(directory: Path, round_n: int) -> list[dict[str, Any]]:
 
 def _heldout(campaign: Any, llm: Any, cfg: FinetuneConfig, round_n: int) -> dict[str, Any]:
     """Held-out pass@k of ``llm`` appended to DIR/heldout.jsonl, and the curve re-plotted."""
-    from evo.evalsolve import HELDOUT_FILE, evaluate, plot_heldout
+    from evo.heldout import evaluate, plot_heldout
+    from evo.rundir import HELDOUT_FILE
 
     bench = campaign.domain.benchmark("test", cfg.eval_limit, 0)
     r = evaluate(llm, bench, campaign.sandbox, n=cfg.eval_k, ks=(1, cfg.eval_k), seed=campaign.config.seed)

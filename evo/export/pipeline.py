@@ -23,85 +23,75 @@ import numpy as np
 
 from archives import Candidate
 from evo.config import CampaignConfig
-from evo.dedup import assign_split, exact_dedup, near_dedup, near_groups, per_cell_cap
 from evo.domain import Domain, get_domain
 from evo.errors import EvoError
+from evo.export.dedup import assign_split, exact_dedup, near_dedup, near_groups, per_cell_cap
+from evo.export.options import (
+    DECONTAMINATE,
+    FILE_FORMATS,
+    FORMATS,
+    TASKS,
+    ExportConfig,
+    export_command,
+)
 from evo.rundir import Run, open_run
 
-__all__ = ["assign_split", "exact_dedup", "export_campaign", "near_dedup", "near_groups"]
+__all__ = ["ExportConfig", "assign_split", "exact_dedup", "export_campaign", "export_command", "near_dedup",
+           "near_groups", "to_record"]
 
-FORMATS = ("sft", "dpo", "kto")  # what a row is: an SFT example, a preference pair, a KTO row
-FILE_FORMATS = ("jsonl", "parquet", "hf")
-TASKS = ("generate", "solve", "both")
-DECONTAMINATE = ("drop", "flag", "off")
 SPLIT_THRESHOLD = 0.95  # cosine similarity that makes two items "near-duplicates" for the split
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
 
-def export_campaign(directory: str | Path, out: str | Path, *, format: str = "sft",
-                    files: str = "jsonl", task: str = "generate",
-                    min_fitness: float | None = None, per_cell: int | None = None,
-                    include_history: bool = False, split: float | None = None,
-                    dedup: float | None = None, seed: int = 0, reverify: bool = False,
-                    include_seeds: bool = True, force: bool = False,
-                    split_threshold: float | None = None, decontaminate: str = "drop",
-                    against: list[str] | None = None,
-                    progress: Progress | None = None) -> dict[str, Any]:
+def export_campaign(directory: str | Path, out: str | Path, options: ExportConfig | None = None, *,
+                    progress: Progress | None = None, **fields: Any) -> dict[str, Any]:
     """Writes the dataset to ``out`` (a folder) and returns the stats of every step.
 
+    ``options`` (or its fields as keywords, laid over it): see :class:`ExportConfig`.
     ``format``: ``sft`` rows (``messages``; ``task`` picks the generate or solve framing,
     or both), ``dpo`` pairs or ``kto`` rows; for compatibility a file format given as
     ``format`` means ``sft`` rows in that file format. ``decontaminate``: drop (default)
     or flag items that overlap a held-out benchmark (``against``: names or files;
     default every benchmark the installed domains bring)."""
-    from evo.export_card import write_dataset
+    from evo.export.card import write_dataset
 
-    if format in FILE_FORMATS:
-        format, files = "sft", format
+    o = ExportConfig.of(**{**(options.model_dump() if options else {}), **fields})
     directory, out = Path(directory), Path(out)
-    _check_args(directory, out, format, files, task, decontaminate, split, dedup, per_cell,
-                split_threshold, force)
+    _check_args(directory, out, o)
     progress = progress or (lambda *_: None)
     with open_run(directory) as run:
         cfg = run.config
         meta = {"campaign_id": run.store.get_meta("campaign_id"), "config": run.raw_config}
         domain = get_domain(cfg.domain, **cfg.domain_options)
-        if task != "generate" and domain.to_solve_messages(domain.seeds()[0]) is None:
+        if o.task != "generate" and domain.to_solve_messages(domain.seeds()[0]) is None:
             raise EvoError(f"domain '{domain.name}' has no solve framing (--task generate only)")
-        if format == "sft":
-            pool: list[Any] = _select(run, include_history)
+        if o.format == "sft":
+            pool: list[Any] = _select(run, o.include_history)
         else:
-            from evo.export_pairs import preference_pairs
+            from evo.export.pairs import preference_pairs
 
-            pool = preference_pairs(run.store, domain, min_fitness)
-    stats: dict[str, Any] = {"source": "history" if include_history or format != "sft" else "elites",
-                             "pool": len(pool), "format": format, "files": files, "task": task}
-    if format == "sft":
-        items, records, emb, groups = _sft_rows(domain, cfg, pool, stats, task, min_fitness,
-                                                per_cell, include_seeds, dedup, reverify,
-                                                decontaminate, against, progress)
+            pool = preference_pairs(run.store, domain, o.min_fitness)
+    stats: dict[str, Any] = {"source": "history" if o.include_history or o.format != "sft" else "elites",
+                             "pool": len(pool), "format": o.format, "files": o.files, "task": o.task}
+    if o.format == "sft":
+        items, records, emb, groups = _sft_rows(domain, cfg, pool, stats, o, progress)
     else:
-        items, records, emb, groups = _pair_rows(domain, cfg, pool, stats, format,
-                                                 decontaminate, against, progress)
+        items, records, emb, groups = _pair_rows(domain, cfg, pool, stats, o, progress)
     names = np.zeros(len(items), dtype=int)  # per item: 0 train, 1 test
+    split = o.split
     if split is not None and split < 1:
         if groups is None:
-            threshold = split_threshold or dedup or SPLIT_THRESHOLD
+            threshold = o.split_threshold or o.dedup or SPLIT_THRESHOLD
             groups = near_groups(emb, threshold)
             stats["split_threshold"] = threshold
-        names = assign_split(groups, split, np.random.default_rng(seed)).astype(int)
+        names = assign_split(groups, split, np.random.default_rng(o.seed)).astype(int)
         stats["split_groups"] = int(len(np.unique(groups)))
     split_names = ["train", "test"] if split is not None and split < 1 else ["train"]
     row_side = np.array([names[r.pop("_item")] for r in records], dtype=int)
     stats["exported"] = len(records)
     stats["splits"] = {n: int((row_side == i).sum()) for i, n in enumerate(split_names)}
     stats["out"] = str(out)
-    command = export_command(directory, out, format=format, files=files, task=task,
-                             min_fitness=min_fitness, per_cell=per_cell,
-                             include_history=include_history, split=split, dedup=dedup, seed=seed,
-                             reverify=reverify, include_seeds=include_seeds,
-                             split_threshold=split_threshold, decontaminate=decontaminate,
-                             against=against)
+    command = export_command(directory, out, o)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
@@ -119,12 +109,12 @@ def export_campaign(directory: str | Path, out: str | Path, *, format: str = "sf
     return stats
 
 
-def _sft_rows(domain: Domain, cfg: CampaignConfig, pool: list[Candidate], stats: dict[str, Any], task: str,
-              min_fitness: float | None, per_cell: int | None, include_seeds: bool,
-              dedup: float | None, reverify: bool, decontaminate: str,
-              against: list[str] | None, progress: Progress):
+def _sft_rows(domain: Domain, cfg: CampaignConfig, pool: list[Candidate], stats: dict[str, Any],
+              o: ExportConfig, progress: Progress):
     """Select, dedup, re-verify and decontaminate candidates; one row per item and task.
     Returns (candidates, rows, embeddings, split groups or None)."""
+    task, min_fitness, per_cell, include_seeds = o.task, o.min_fitness, o.per_cell, o.include_seeds
+    dedup, reverify, decontaminate, against = o.dedup, o.reverify, o.decontaminate, o.against
     cands = sorted(pool, key=lambda c: (-c.fitness, c.id))
     kept = [c for c in cands if include_seeds or not c.is_seed]
     stats["dropped_seeds"], cands = len(cands) - len(kept), kept
@@ -172,11 +162,12 @@ def _sft_rows(domain: Domain, cfg: CampaignConfig, pool: list[Candidate], stats:
     return cands, records, emb, None
 
 
-def _pair_rows(domain: Domain, cfg: CampaignConfig, pairs: list, stats: dict[str, Any], format: str,
-               decontaminate: str, against: list[str] | None, progress: Progress):
+def _pair_rows(domain: Domain, cfg: CampaignConfig, pairs: list, stats: dict[str, Any], o: ExportConfig,
+               progress: Progress):
     """Decontaminated preference pairs as DPO or KTO rows; a pair's chosen child is its
     split unit (rows of one chosen child stay on one side)."""
-    from evo.export_pairs import dpo_record, kto_records
+    format, decontaminate, against = o.format, o.decontaminate, o.against
+    from evo.export.pairs import dpo_record, kto_records
 
     if decontaminate != "off" and pairs:
         both = [x for p in pairs for x in (p.chosen, p.rejected)]
@@ -186,7 +177,7 @@ def _pair_rows(domain: Domain, cfg: CampaignConfig, pairs: list, stats: dict[str
         bad = {both[parsed[j]].id for j, hs in enumerate(report.hits) if hs}
         raw = [i for i, c in enumerate(both) if not c.item]  # unparsed text: n-gram checks only
         if raw:
-            from evo.decontam import find_contamination, load_benchmarks
+            from evo.export.decontam import find_contamination, load_benchmarks
 
             benches, _ = load_benchmarks(against, domain)
             rep2 = find_contamination([both[i].completion or "" for i in raw], benches)
@@ -215,7 +206,7 @@ def _pair_rows(domain: Domain, cfg: CampaignConfig, pairs: list, stats: dict[str
 
 def _contamination(domain: Domain, cfg: CampaignConfig, items: list[dict], emb: np.ndarray | None,
                    against: list[str] | None, progress: Progress):
-    from evo.decontam import embed_cached, find_contamination, load_benchmarks
+    from evo.export.decontam import embed_cached, find_contamination, load_benchmarks
     from evo.llm.embedded import cache_dir
 
     progress("decontaminating", 0, 1)
@@ -236,9 +227,9 @@ def _hit_list(report, ids: list[int]) -> list[dict[str, Any]]:
                                        for h in report.hits[i]]} for i in report.contaminated]
 
 
-def _check_args(directory: Path, out: Path, format: str, files: str, task: str,
-                decontaminate: str, split: float | None, dedup: float | None,
-                per_cell: int | None, split_threshold: float | None, force: bool) -> None:
+def _check_args(directory: Path, out: Path, o: ExportConfig) -> None:
+    format, files, task, decontaminate = o.format, o.files, o.task, o.decontaminate
+    split, dedup, per_cell, split_threshold, force = o.split, o.dedup, o.per_cell, o.split_threshold, o.force
     if not directory.is_dir():
         raise EvoError(f"no such campaign directory: {directory}")
     if format not in FORMATS:
@@ -318,26 +309,6 @@ def to_record(domain: Domain, c: Candidate, task: str = "generate") -> dict[str,
             "measures": [float(m) for m in c.measures], "cell": c.cell, "is_seed": c.is_seed,
             "iteration": c.iteration, "operator": c.operator, "parents": list(c.parents),
             "generator_version": c.generator_version, "item": json.dumps(c.item)}
-
-
-def export_command(directory: Path, out: Path, **o: Any) -> str:
-    """The ``evo export`` command line that reproduces an export with these options."""
-    import shlex
-
-    args = ["evo", "export", str(directory), "--out", str(out), "--format", o["format"],
-            "--files", o["files"], "--task", o["task"], "--seed", str(o["seed"]),
-            "--decontaminate", o["decontaminate"]]
-    for name in o["against"] or []:
-        args += ["--against", name]
-    for flag, key in (("--min-fitness", "min_fitness"), ("--per-cell", "per_cell"),
-                      ("--split", "split"), ("--dedup", "dedup"),
-                      ("--split-threshold", "split_threshold")):
-        if o[key] is not None:
-            args += [flag, str(o[key])]
-    args += [flag for flag, on in (("--include-history", o["include_history"]),
-                                   ("--reverify", o["reverify"]),
-                                   ("--no-seeds", not o["include_seeds"])) if on]
-    return shlex.join(args)
 
 
 def _move_into_place(tmp: Path, out: Path) -> None:
