@@ -26,7 +26,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	rm -rf runs/demo
-	$(BIN)/evo run --config experiments/p3_cpu.yaml --out runs/demo
+	$(BIN)/evo run --config experiments/configs/p3_cpu.yaml --out runs/demo
 
 test: $(STAMP)
 	$(BIN)/ruff check evo domains archives experiments tests

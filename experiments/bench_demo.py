@@ -1,6 +1,6 @@
 """Benchmark of the demo campaign: candidates/s, valid rate, where the wall time goes.
 
-Usage: python experiments/bench_demo.py [--config experiments/p3_cpu.yaml] [--out runs/bench-demo]
+Usage: python experiments/bench_demo.py [--config experiments/configs/p3_cpu.yaml] [--out runs/bench-demo]
                                         [--set KEY=VALUE ...] [--results FILE]
 
 ``--set pipeline.staleness=1`` measures the async pipeline (generation overlaps evaluation).
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--config", default=str(ROOT / "experiments" / "p3_cpu.yaml"))
+    ap.add_argument("--config", default=str(ROOT / "experiments" / "configs" / "p3_cpu.yaml"))
     ap.add_argument("--out", default=str(ROOT / "runs" / "bench-demo"))
     ap.add_argument("--results", default=str(ROOT / "experiments" / "results" / "bench_demo.md"))
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")

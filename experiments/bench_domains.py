@@ -1,7 +1,7 @@
 """One short CPU campaign per domain on the embedded defaults: how often the 135M model
 writes a valid item, and what the archive holds afterwards.
 
-Usage: python experiments/bench_domains.py [--configs experiments/code_tests_cpu.yaml ...]
+Usage: python experiments/bench_domains.py [--configs experiments/configs/code_tests_cpu.yaml ...]
 
 Writes experiments/results/domains.md (P3, the demo, is measured by bench_demo.py). The model and the embedder load once and serve
 every campaign (configs that name another model or embedder load their own).
@@ -29,7 +29,7 @@ CONFIGS = ["code_tests_cpu.yaml", "math_cpu.yaml", "text_feedback_cpu.yaml"]
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--configs", nargs="+", default=[str(ROOT / "experiments" / c) for c in CONFIGS])
+    ap.add_argument("--configs", nargs="+", default=[str(ROOT / "experiments" / "configs" / c) for c in CONFIGS])
     ap.add_argument("--out", default=str(ROOT / "runs" / "domains"))
     ap.add_argument("--results", default=str(ROOT / "experiments" / "results" / "domains.md"))
     args = ap.parse_args()

@@ -5,7 +5,7 @@ Usage: python experiments/bench_generation.py [--rounds 2] [--arms transformers,
        [--env ARM=EVO_BENCH_MODEL=qwen2.5-coder-0.5b ...]   (another generator for an arm)
 
 The workload is the demo's: 32 prompts built from the P3 demo config's seeds as the
-campaign builds them (experiments/p3_cpu.yaml), 2 samples each, 160 new tokens at most,
+campaign builds them (experiments/configs/p3_cpu.yaml), 2 samples each, 160 new tokens at most,
 temperature 0.8, top-p 0.95, the domain's stop strings. Every (kind, arm) runs in a fresh
 process; arms are interleaved (A, B, A, B) so a busy shared machine hurts them alike, and
 the load average is recorded next to each run.
@@ -35,7 +35,6 @@ from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "experiments"))
 
 KINDS = {
     "native": {},
@@ -55,7 +54,7 @@ def demo_workload(n_prompts: int = PROMPTS):
     from evo.llm import SamplingParams
     from evo.operators import build_prompts
 
-    config = load_config(str(ROOT / "experiments" / "p3_cpu.yaml"))
+    config = load_config(str(ROOT / "experiments" / "configs" / "p3_cpu.yaml"))
     domain = get_domain(config.domain, **config.domain_options)
     seeds = list(enumerate(domain.seeds()[: config.max_seeds]))
     prompts = build_prompts(domain, n_prompts, config.operators.weights, config.operators.parents,

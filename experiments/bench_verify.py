@@ -22,7 +22,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "experiments"))
 from machine import cpu_flags, cpu_model, load_average, nproc  # noqa: E402
 
 from domains.code_tests import CodeTestsDomain  # noqa: E402

@@ -2,9 +2,9 @@
 a share of vLLM's raw throughput on the same prompts (target: at least 80%).
 
 Usage (a CUDA machine, ``pip install -e '.[gpu]'``; or vLLM's CPU build, which ``make install``
-puts in ``.venv``: ``.venv/bin/python experiments/bench_vllm.py --config experiments/p3_cpu.yaml``):
+puts in ``.venv``: ``.venv/bin/python experiments/bench_vllm.py --config experiments/configs/p3_cpu.yaml``):
 
-    python experiments/bench_vllm.py [--config experiments/p3_gpu.yaml] [--iterations 10]
+    python experiments/bench_vllm.py [--config experiments/configs/p3_gpu.yaml] [--iterations 10]
                                      [--model Qwen/Qwen2.5-Coder-1.5B-Instruct] [--out runs/bench-vllm]
 
 It runs the campaign (default: the P3 GPU config, Qwen2.5-Coder-1.5B-Instruct) with the
@@ -28,7 +28,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from evo.timing import TimedLLM
+from evo.llm.timing import TimedLLM
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,7 +47,7 @@ class Recording(TimedLLM):
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--config", default=str(ROOT / "experiments" / "p3_gpu.yaml"))
+    ap.add_argument("--config", default=str(ROOT / "experiments" / "configs" / "p3_gpu.yaml"))
     ap.add_argument("--iterations", type=int, default=10)
     ap.add_argument("--model", default=None, help="override generator.model")
     ap.add_argument("--out", default=str(ROOT / "runs" / "bench-vllm"))
@@ -69,7 +69,6 @@ def main() -> int:
               f"{importlib.util.find_spec('vllm') is not None}", file=sys.stderr)
         return 2
 
-    sys.path.insert(0, str(ROOT / "experiments"))
     from machine import cpu_flags, cpu_model, load_average, nproc
 
     from evo.campaign import Campaign

@@ -1,9 +1,9 @@
 """Does evolution make better data? MAP-Elites and the baselines at equal sample budgets.
 
 Usage (one domain per invocation; resumable: finished runs are skipped):
-    python experiments/compare.py --config experiments/text_feedback_cpu.yaml --samples 512 --seeds 0 1 2
-    python experiments/compare.py --config experiments/math_cpu.yaml --samples 512 --seeds 0 1 2
-    python experiments/compare.py --config experiments/p3_cpu.yaml --samples 256 --seeds 0 1 2
+    python experiments/compare.py --config experiments/configs/text_feedback_cpu.yaml --samples 512 --seeds 0 1 2
+    python experiments/compare.py --config experiments/configs/math_cpu.yaml --samples 512 --seeds 0 1 2
+    python experiments/compare.py --config experiments/configs/p3_cpu.yaml --samples 256 --seeds 0 1 2
 
 Every arm runs the same config (model, archive, ``--samples`` generated samples) and differs
 only in ``strategy`` (see :mod:`evo.strategy`). One row is one command:
@@ -230,7 +230,7 @@ def write_samples(elite_run: dict, bon_run: dict, out: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--config", default=str(ROOT / "experiments" / "p3_cpu.yaml"))
+    ap.add_argument("--config", default=str(ROOT / "experiments" / "configs" / "p3_cpu.yaml"))
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--samples", type=int, default=None,
                     help="generated samples per run (sets iterations; default: the config's iterations)")

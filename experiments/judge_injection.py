@@ -34,7 +34,6 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import wilcoxon
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from machine import cpu_model, load_average  # noqa: E402
 

@@ -3,7 +3,7 @@ equal generated tokens (issue 33, loop 3).
 
 Usage (resumable: each finished run is appended to the results at once and skipped by a
 rerun; an unfinished run's campaign directory is resumed, not restarted):
-    python experiments/search_operators.py --config experiments/p3_cpu.yaml --tokens 40000 --seeds 0 1 2 3 4
+    python experiments/search_operators.py --config experiments/configs/p3_cpu.yaml --tokens 40000 --seeds 0 1 2 3 4
 
 Every arm runs the same config (model, archive, operators, ``prompts_per_iteration x
 samples_per_prompt`` samples per iteration) and differs only in ``strategy``:
@@ -31,7 +31,7 @@ Written: ``experiments/results/search_operators[_TAG].md`` and ``.json`` (one ro
 with its curve).
 
 **The real run** (not run yet): ``python experiments/search_operators.py --config
-experiments/p3_cpu.yaml --tokens 40000 --seeds 0 1 2 3 4`` (the config's
+experiments/configs/p3_cpu.yaml --tokens 40000 --seeds 0 1 2 3 4`` (the config's
 ``generator.model=qwen2.5-coder-1.5b`` on vllm). Expected time: about 3 hours on the 2-core
 machine: the 1.5B makes ~60 tokens/s, and the demo config's 8 iterations took 655 s (about
 80 s and ~5,000 generated tokens an iteration, solve attempts included), so a 40,000-token
@@ -195,7 +195,7 @@ def write_results(results: list[dict], args, shape: dict, res_dir: Path) -> None
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--config", default=str(ROOT / "experiments" / "p3_cpu.yaml"))
+    ap.add_argument("--config", default=str(ROOT / "experiments" / "configs" / "p3_cpu.yaml"))
     ap.add_argument("--tokens", type=int, required=True, help="generated tokens per run (proposals + solve attempts)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--arms", nargs="+", choices=ARMS, default=list(DEFAULT_ARMS))

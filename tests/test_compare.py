@@ -74,7 +74,6 @@ def table_of(gains: dict[str, list[float]], seeds: tuple[int, ...], domain: str,
     only), as {arm cell: the row's cells}."""
     import argparse
 
-    sys.path.insert(0, str(ROOT / "experiments"))
     from compare import write_results
 
     results = [{"arm": arm, "seed": s, "gain": g, "iterations": 4, "samples": 64, "coverage": 0.3,
@@ -82,7 +81,7 @@ def table_of(gains: dict[str, list[float]], seeds: tuple[int, ...], domain: str,
                 "mean_distance": 0.8, "vendi": 20.0, "wall_s": 1.0, "curve": [[0, 0.0], [64, g]],
                 "shown_elites": [], "shown_kept": []}
                for arm, gs in gains.items() for s, g in zip(seeds, gs)]
-    args = argparse.Namespace(config=str(ROOT / "experiments" / f"{domain}_cpu.yaml"), set=[], tag="")
+    args = argparse.Namespace(config=str(ROOT / "experiments" / "configs" / f"{domain}_cpu.yaml"), set=[], tag="")
     write_results(results, domain, args, tmp_path)
     return {line.split(" | ")[0].strip("| "): line.split(" | ")
             for line in (tmp_path / f"compare_{domain}.md").read_text().splitlines() if line.startswith("| ")}

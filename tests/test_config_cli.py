@@ -21,12 +21,12 @@ def evo(*args, cwd=None):
 
 
 def test_demo_config_loads():
-    cfg = load_config(ROOT / "experiments" / "p3_cpu.yaml")
+    cfg = load_config(ROOT / "experiments" / "configs" / "p3_cpu.yaml")
     assert cfg.domain == "p3" and cfg.generator.model == "qwen2.5-coder-1.5b"
 
 
 def test_gpu_config_loads():
-    assert load_config(ROOT / "experiments" / "p3_gpu.yaml").generator.backend == "vllm"
+    assert load_config(ROOT / "experiments" / "configs" / "p3_gpu.yaml").generator.backend == "vllm"
 
 
 def test_overrides_are_nested_and_typed():
@@ -62,10 +62,10 @@ def test_bad_override():
 
 @pytest.mark.parametrize("args, message", [
     (["run", "--config", "missing.yaml", "--out", "x"], "cannot read config missing.yaml"),
-    (["run", "--config", "experiments/p3_cpu.yaml"], "--out DIR is required"),
-    (["run", "--config", "experiments/p3_cpu.yaml", "--out", "x", "--set", "domain=nope"], "unknown domain 'nope'"),
-    (["run", "--config", "experiments/p3_cpu.yaml", "--out", "/proc/evo-run"], "is not writable"),
-    (["run", "--config", "experiments/p3_cpu.yaml", "--out", "x", "--set", "generator.model=/no/such/model"],
+    (["run", "--config", "experiments/configs/p3_cpu.yaml"], "--out DIR is required"),
+    (["run", "--config", "experiments/configs/p3_cpu.yaml", "--out", "x", "--set", "domain=nope"], "unknown domain 'nope'"),
+    (["run", "--config", "experiments/configs/p3_cpu.yaml", "--out", "/proc/evo-run"], "is not writable"),
+    (["run", "--config", "experiments/configs/p3_cpu.yaml", "--out", "x", "--set", "generator.model=/no/such/model"],
      "cannot load generator model '/no/such/model'"),
     (["status", "/nonexistent"], "is not a campaign directory"),
     (["verify", "p3", "/nonexistent.jsonl"], "cannot read /nonexistent.jsonl"),
@@ -123,11 +123,11 @@ def test_run_into_a_different_campaign_is_refused(small_campaign):
 def test_runtime_keys_may_change_on_resume_but_not_the_campaign():
     from evo.config import same_campaign
 
-    base = load_config(ROOT / "experiments" / "p3_cpu.yaml")
-    moved = load_config(ROOT / "experiments" / "p3_cpu.yaml", parse_overrides([
+    base = load_config(ROOT / "experiments" / "configs" / "p3_cpu.yaml")
+    moved = load_config(ROOT / "experiments" / "configs" / "p3_cpu.yaml", parse_overrides([
         "iterations=99", "generator.backend=vllm", "generator.batch_size=256", "executor.kind=ray",
         "sandbox.workers=16", "sandbox.isolation=bwrap"]))
     assert same_campaign(base, moved)
     for change in ("generator.model=other", "generator.temperature=0.1", "archive.dims=[5, 5]", "seed=3",
                    "sandbox.timeout_s=9"):
-        assert not same_campaign(base, load_config(ROOT / "experiments" / "p3_cpu.yaml", parse_overrides([change])))
+        assert not same_campaign(base, load_config(ROOT / "experiments" / "configs" / "p3_cpu.yaml", parse_overrides([change])))

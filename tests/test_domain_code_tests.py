@@ -117,7 +117,7 @@ def test_score_strength_and_difficulty(sandbox):
 
 def test_registered_and_config_loads():
     assert isinstance(get_domain("code_tests", solve_attempts=1), CodeTestsDomain)
-    cfg = load_config("experiments/code_tests_cpu.yaml")
+    cfg = load_config("experiments/configs/code_tests_cpu.yaml")
     assert cfg.domain == "code_tests"
     get_domain(cfg.domain, **cfg.domain_options)
 
@@ -165,7 +165,7 @@ def test_scripted_campaign(tmp_path):
 
 @pytest.mark.slow
 def test_real_model_campaign(tmp_path):
-    cfg = load_config("experiments/code_tests_cpu.yaml", {
+    cfg = load_config("experiments/configs/code_tests_cpu.yaml", {
         "iterations": 1, "prompts_per_iteration": 3, "max_seeds": 4, "samples_per_prompt": 1,
         "generator": {"max_new_tokens": 128}, "domain_options": {"solve_attempts": 1, "solve_max_tokens": 48}})
     c = Campaign(cfg, tmp_path / "run")

@@ -109,7 +109,7 @@ def test_score_self_consistency(answers, label, share, fitness):
 
 
 def test_registered_as_math_and_config_loads():
-    cfg = load_config("experiments/math_cpu.yaml")
+    cfg = load_config("experiments/configs/math_cpu.yaml")
     assert isinstance(get_domain(cfg.domain, **cfg.domain_options), MathDomain)
     with pytest.raises(Exception, match="threshold"):
         get_domain("math", threshold=1.5)
@@ -143,7 +143,7 @@ def test_scripted_campaign(tmp_path):
 
 @pytest.mark.slow
 def test_real_model_campaign(tmp_path):
-    cfg = load_config("experiments/math_cpu.yaml", {
+    cfg = load_config("experiments/configs/math_cpu.yaml", {
         "iterations": 1, "prompts_per_iteration": 3, "max_seeds": 4, "samples_per_prompt": 1,
         "generator": {"max_new_tokens": 64}, "domain_options": {"samples": 2, "solve_max_tokens": 48}})
     c = Campaign(cfg, tmp_path / "run")

@@ -128,7 +128,7 @@ def test_instruction_kind_and_config_loads():
     d = TextFeedbackDomain(kind="instruction")
     assert d.open_prefix == "Instruction:" and len(d.seeds()) >= 10
     assert all(v.valid for v in d.verify(d.seeds(), None))
-    cfg = load_config("experiments/text_feedback_cpu.yaml")
+    cfg = load_config("experiments/configs/text_feedback_cpu.yaml")
     assert isinstance(get_domain(cfg.domain, **cfg.domain_options), TextFeedbackDomain)
 
 
@@ -174,7 +174,7 @@ def test_real_judge_prefers_seed_stories_to_garbage():
 
 @pytest.mark.slow
 def test_real_model_campaign(tmp_path):
-    cfg = load_config("experiments/text_feedback_cpu.yaml", {
+    cfg = load_config("experiments/configs/text_feedback_cpu.yaml", {
         "iterations": 1, "prompts_per_iteration": 3, "max_seeds": 4, "samples_per_prompt": 1,
         "generator": {"max_new_tokens": 64}})
     c = Campaign(cfg, tmp_path / "run")

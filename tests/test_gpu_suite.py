@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "experiments"))
 
 import gpu_suite  # noqa: E402
 from stats import paired_bootstrap  # noqa: E402

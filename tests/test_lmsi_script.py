@@ -4,11 +4,9 @@ the kept chains, the measures, and a rerun that samples and trains nothing again
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "experiments"))
 
 import lmsi_math  # noqa: E402
 

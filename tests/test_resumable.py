@@ -4,13 +4,11 @@ and chunked sampling resumes from the chunks already written."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "experiments"))
 
 from resumable import Steps, sample_chunked  # noqa: E402
 

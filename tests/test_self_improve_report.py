@@ -3,11 +3,9 @@ comparisons computed from per-puzzle correct counts, unfinished steps simply abs
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "experiments"))
 
 from self_improve_report import per_puzzle, write_report  # noqa: E402
 

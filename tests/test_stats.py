@@ -1,12 +1,8 @@
 """experiments/stats.py on inputs with known answers."""
 
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
 from stats import bootstrap_ci, mean_pairwise_distance, paired_test, vendi_score  # noqa: E402
 
 

@@ -75,5 +75,5 @@ def test_gpu_extra_brings_the_training_stack():
         "optional-dependencies"]
     assert "evo[train]" in extras["gpu"] and any(d.startswith("vllm") for d in extras["gpu"])
     for config in ("p3_gpu.yaml", "p3_selfimprove_gpu.yaml"):
-        text = (Path(__file__).parents[1] / "experiments" / config).read_text()
+        text = (Path(__file__).parents[1] / "experiments" / "configs" / config).read_text()
         assert "pip install -e '.[gpu]'" in text and ".[gpu,train]" not in text
