@@ -8,38 +8,44 @@ removal, the leak-free split), ``decontam`` (overlap with held-out benchmarks),
 (files and README), ``stats`` (per-split numbers), ``hub`` (``--push-to-hub``).
 """
 
-from evo.export.decontam import (
-    ContaminationReference,
-    Report,
-    Settings,
-    find_contamination,
-    load_benchmarks,
-)
-from evo.export.dedup import assign_split, exact_dedup, near_dedup, near_groups, per_cell_cap
-from evo.export.options import DECONTAMINATE, FILE_FORMATS, FORMATS, TASKS, ExportConfig
-from evo.export.pipeline import (
-    export_campaign,
-    export_command,
-    to_record,
-)
+from __future__ import annotations
 
-__all__ = [
-    "ContaminationReference",
-    "DECONTAMINATE",
-    "ExportConfig",
-    "FILE_FORMATS",
-    "FORMATS",
-    "Report",
-    "Settings",
-    "TASKS",
-    "assign_split",
-    "exact_dedup",
-    "export_campaign",
-    "export_command",
-    "find_contamination",
-    "load_benchmarks",
-    "near_dedup",
-    "near_groups",
-    "per_cell_cap",
-    "to_record",
-]
+import importlib
+from typing import Any
+
+# name -> the module that defines it. Loaded on first use (PEP 562): the CLI imports
+# evo.export.options for its `evo export` options at start-up, and must not pay for
+# numpy, pyribs and the domains the pipeline imports.
+_WHERE = {
+    "ContaminationReference": "decontam",
+    "Report": "decontam",
+    "Settings": "decontam",
+    "find_contamination": "decontam",
+    "load_benchmarks": "decontam",
+    "assign_split": "dedup",
+    "exact_dedup": "dedup",
+    "near_dedup": "dedup",
+    "near_groups": "dedup",
+    "per_cell_cap": "dedup",
+    "DECONTAMINATE": "options",
+    "ExportConfig": "options",
+    "FILE_FORMATS": "options",
+    "FORMATS": "options",
+    "TASKS": "options",
+    "export_command": "options",
+    "export_campaign": "pipeline",
+    "to_record": "pipeline",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    globals()[name] = value  # once: later lookups do not come here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -5,14 +5,21 @@ runs offline on CPU. Any Hugging Face model id or local folder goes through the 
 ``generator.model`` config key.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from evo.llm.base import LLM, Generation, SamplingParams, truncate_at_stop
 from evo.llm.embedded import EMBEDDED_MODELS, resolve_model_path
 from evo.llm.factory import load_generator, resolve_backend
 from evo.llm.scripted import ScriptedStandInLLM
 from evo.llm.transformers_backend import TransformersLLM
 
+if TYPE_CHECKING:
+    from evo.config import CampaignConfig
 
-def load_from_config(config, *, adapter: str | None = None, version: int = 0) -> LLM:
+
+def load_from_config(config: CampaignConfig, *, adapter: str | None = None, version: int = 0) -> LLM:
     """The campaign's generator, here or on Ray actors: :func:`evo.executor.load_from_config`
     (kept here for its callers; imported late because the executor imports this package's modules)."""
     from evo.executor import load_from_config as load
