@@ -11,7 +11,7 @@ trainer, each part in a fresh process (one model's memory never carries into the
   solve prompt that ``choose_solve_prompt.py`` chose for the model on train families
   (results/solve_prompt_<model>.json; the completion prompt where none was chosen), and the
   generated tokens per second of that workload;
-- ``campaign``: the demo config (experiments/p3_cpu.yaml) on this model for ``--iterations``
+- ``campaign``: the demo config (experiments/configs/p3_cpu.yaml) on this model for ``--iterations``
   iterations: valid rate per generated sample, evolved elites, generated tokens per second
   (the campaign's own count over its generation time) and wall time;
 - ``lora``: LoRA examples per second on campaign-sized examples (``bench_lora.worker``: P3
@@ -34,7 +34,6 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from machine import cpu_flags, cpu_model, load_average  # noqa: E402
 
@@ -69,8 +68,8 @@ class CountingLLM:
 
 def part_passk(model: str, limit: int, n: int) -> dict:
     from domains.p3 import P3Domain
-    from evo.evalsolve import evaluate
     from evo.finetune.train import token_counter
+    from evo.heldout import evaluate
     from evo.llm import load_generator
     from evo.sandbox import Sandbox
 
@@ -88,7 +87,7 @@ def part_campaign(model: str, iterations: int) -> dict:
     from evo.campaign import Campaign
     from evo.config import load_config
 
-    cfg = load_config(ROOT / "experiments" / "p3_cpu.yaml", {"generator": {"model": model}, "iterations": iterations})
+    cfg = load_config(ROOT / "experiments" / "configs" / "p3_cpu.yaml", {"generator": {"model": model}, "iterations": iterations})
     with tempfile.TemporaryDirectory() as tmp:
         c = Campaign(cfg, Path(tmp) / "run")
         try:
@@ -139,7 +138,7 @@ def table(all_rows: list[dict], n: int) -> str:
 
     lines = ["# The embedded generators side by side — `python experiments/model_table.py`", "",
              "P3 on vLLM's CPU build. pass@k: train families, the solve prompt chosen on train families, 95% "
-             "bootstrap intervals over puzzles. Campaign: the demo config (experiments/p3_cpu.yaml). LoRA: "
+             "bootstrap intervals over puzzles. Campaign: the demo config (experiments/configs/p3_cpu.yaml). LoRA: "
              "campaign-sized P3 examples, batch 2 x 4 accumulation.", "",
              f"| generator | pass@1 | pass@{n} | solve tok/s | campaign valid rate | evolved elites | campaign tok/s "
              "| campaign wall | LoRA examples/s |", "|---|---|---|---|---|---|---|---|---|"]

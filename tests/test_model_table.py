@@ -3,12 +3,10 @@ blank or a zero that reads as a measurement), and the token counter counts every
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "experiments"))
 
 import model_table  # noqa: E402
 
