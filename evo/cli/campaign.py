@@ -145,11 +145,12 @@ def _status_view(directory: Path, last: int | None = None):
     from evo.summary import summarize
 
     with open_run(directory) as run:
-        cfg, store = run.config, run.store
+        store = run.store
         try:
             run.require_measures()
         except EvoError as exc:
             _fail(str(exc))
+        cfg = run.config
         archive = run.archive
         iters = store.iterations()
         table = Table(title=f"{cfg.name} ({cfg.domain})")

@@ -96,13 +96,12 @@ def load_campaign(directory: str | Path) -> CampaignView:
 
     directory = Path(directory)
     with open_run(directory) as run:
-        config = run.config
         run.require_measures()
         store = run.store
         iterations = store.iterations()
         if not iterations:
             raise EvoError(f"{directory} has no recorded iterations yet; nothing to plot")
-        measures, archive = run.measures, run.archive
+        config, measures, archive = run.config, run.measures, run.archive
         elites = archive.elites()
         rows = store.get([e["candidate_id"] for e in elites])
         for e in elites:
