@@ -34,7 +34,7 @@ test: $(STAMP)
 
 # only the tests that run the real vLLM engine and `vllm serve` on CPU (`make test` runs them too)
 test-vllm: $(STAMP)
-	$(BIN)/pytest -q -m vllm tests/test_vllm_real.py tests/test_vllm_serve.py
+	$(BIN)/pytest -q -m vllm tests/llm/test_vllm_real.py tests/llm/test_vllm_serve.py
 
 bench: $(STAMP)
 	$(BIN)/python experiments/bench_demo.py

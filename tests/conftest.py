@@ -2,7 +2,7 @@
 
 The stand-in writes variants of seed puzzles with new constants, so the campaign has
 valid, invalid and duplicate candidates without loading the real model (tests about
-plumbing only; tests/test_campaign_real.py runs the real model).
+plumbing only; tests/engine/test_campaign_real.py runs the real model).
 """
 
 from __future__ import annotations

@@ -149,3 +149,17 @@ def test_import_evo_keeps_matplotlib_optional():
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_tests_are_grouped_by_the_package_they_test():
+    """Every test module sits in a group folder (tests/engine, tests/llm, ...), each a package
+    with an ``__init__`` that says what it covers, so two groups may hold equal basenames; only
+    this file, about the whole layout, stays at the top."""
+    tests = ROOT / "tests"
+    loose = sorted(p.name for p in tests.glob("test_*.py") if p.name != Path(__file__).name)
+    assert not loose, f"test modules outside a group folder: {loose}"
+    groups = [d for d in tests.iterdir() if d.is_dir() and any(d.glob("test_*.py"))]
+    assert len(groups) >= 8
+    for d in groups:
+        init = d / "__init__.py"
+        assert init.is_file() and ast.get_docstring(ast.parse(init.read_text())), d.name

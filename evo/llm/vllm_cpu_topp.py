@@ -12,7 +12,7 @@ order, token ``r`` stays iff the mass of the tokens above it is below ``p``. So 
 outside them is cut, and the nucleus can be computed on those candidates alone (one
 ``topk`` and one ``logsumexp`` instead of a full sort). Rows where they hold less (a flat
 distribution, or ``p`` = 1) go through vLLM's own function. The result is the same mask up
-to float rounding at the nucleus edge, which ``tests/test_vllm_cpu_topp.py`` checks against
+to float rounding at the nucleus edge, which ``tests/llm/test_vllm_cpu_topp.py`` checks against
 vLLM's function.
 
 It runs inside vLLM's engine processes as a general plugin (the ``vllm.general_plugins``

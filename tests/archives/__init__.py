@@ -1,0 +1,1 @@
+"""The archive layer and its SQLite store (archives/)."""

@@ -1,0 +1,1 @@
+"""Domain plugins (domains/), with the adversarial corpora against their verifiers."""

@@ -1,0 +1,1 @@
+"""The experiment scripts and their helpers (experiments/)."""

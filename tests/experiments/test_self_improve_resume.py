@@ -1,0 +1,146 @@
+"""experiments/self_improve.py resumes inside a step: a finished part is never run again, in
+this process or the next; a changed plan starts over with an empty work folder; snapshots
+are whole or absent."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+import self_improve  # noqa: E402
+
+BASE = {"samples": 4, "valid": 1, "valid_rate": 0.25, "num_elites": 3, "evolved_elites": 1, "qd_score": 1.0}
+
+
+def make(tmp_path: Path, **overrides) -> self_improve.Experiment:
+    return self_improve.Experiment("tiny", tmp_path / "work", tmp_path / "results", overrides=overrides or None)
+
+
+def test_a_finished_part_is_kept_across_processes(tmp_path):
+    exp = make(tmp_path)
+    calls = []
+    assert exp.part("arm:x", "train", lambda: calls.append(1) or {"loss": 1.5})["loss"] == 1.5
+    assert exp.part("arm:x", "train", lambda: calls.append(2) or {"loss": 9.0})["loss"] == 1.5
+    saved = json.loads(exp.json_path.read_text())
+    assert saved["partial"]["arm:x"]["train"]["loss"] == 1.5 and calls == [1]
+
+    again = make(tmp_path)  # a rerun after an interruption
+    assert again.part("arm:x", "train", lambda: pytest.fail("ran a finished part again"))["loss"] == 1.5
+    with pytest.raises(RuntimeError):  # a part that dies records nothing
+        again.part("arm:x", "heldout", lambda: (_ for _ in ()).throw(RuntimeError("killed")))
+    assert "heldout" not in json.loads(again.json_path.read_text())["partial"]["arm:x"]
+
+    again.save("arm:x", {"round": 1})  # the whole step: its parts are dropped
+    saved = json.loads(again.json_path.read_text())
+    assert saved["steps"]["arm:x"] == {"round": 1} and "arm:x" not in saved["partial"]
+
+
+def test_a_changed_plan_starts_over(tmp_path):
+    exp = make(tmp_path)
+    exp.part("arm:x", "train", lambda: {"loss": 1.5})
+    (exp.work / "arm-x").mkdir()
+    other = make(tmp_path, n=3)
+    assert other.res["partial"] == {} and other.res["steps"] == {}
+    assert not (other.work / "arm-x").exists() and other.work.is_dir()
+
+
+def test_a_snapshot_is_whole_or_absent(tmp_path, monkeypatch):
+    exp = make(tmp_path)
+    src = exp.work / "arm-x"
+    src.mkdir()
+    (src / "store.sqlite").write_text("v1")
+    exp.snapshot("arm-x", "s0")
+    (src / "store.sqlite").write_text("v2")
+
+    def die(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(self_improve.shutil, "copytree", die)
+    with pytest.raises(OSError):
+        exp.snapshot("arm-x", "s0")
+    assert (exp.work / "snap" / "s0" / "store.sqlite").read_text() == "v1"  # the old one, untouched
+    monkeypatch.undo()
+    exp.snapshot("arm-x", "s0")
+    assert (exp.work / "snap" / "s0" / "store.sqlite").read_text() == "v2"
+    assert sorted(p.name for p in (exp.work / "snap").iterdir()) == ["s0"]
+
+
+def test_a_new_machine_resumes_from_the_tracked_mirror(tmp_path):
+    """The work tree is laid anew and the cache may be gone: the mirrored base snapshot and the
+    held-out chunks bring the run back; a snapshot too big to mirror (one with an adapter)
+    makes its step run again, never a silent measurement of the base."""
+    exp = make(tmp_path)
+    for name, size in (("s0", 10), ("arm_elites@trained", self_improve.MIRROR_MAX_BYTES + 1)):
+        (exp.work / name).mkdir(parents=True)
+        (exp.work / name / "store.sqlite").write_bytes(b"x" * size)
+        exp.snapshot(name, name)
+    exp.res["steps"]["campaign:base"] = BASE
+    exp.part("arm:elites", "train", lambda: {"round": 1})
+    exp.progress_file("arm:base").parent.mkdir(parents=True, exist_ok=True)
+    exp.progress_file("arm:base").write_text('{"chunk": 0}\n')
+    exp.write()
+    assert sorted(p.name for p in (exp.state / "snap").iterdir()) == ["s0"]
+
+    import shutil
+    shutil.rmtree(exp.work)  # the new machine
+    again = make(tmp_path)
+    assert (again.work / "snap" / "s0" / "store.sqlite").read_bytes() == b"x" * 10
+    assert again.res["steps"] == {"campaign:base": BASE}
+    assert "arm:elites" not in again.res["partial"]  # its adapter is gone: trained again
+    assert again.progress_file("arm:base").read_text() == '{"chunk": 0}\n'
+
+
+def test_a_lost_round_source_redoes_the_step_that_made_it(tmp_path):
+    import shutil
+    exp = make(tmp_path)
+    for name, size in (("s0", 10), ("elites@1", self_improve.MIRROR_MAX_BYTES + 1)):
+        (exp.work / name).mkdir(parents=True)
+        (exp.work / name / "adapter.safetensors").write_bytes(b"x" * size)
+        exp.snapshot(name, name)
+    exp.res["steps"] |= {"campaign:base": BASE, "arm:elites": {"round": 1}, "arm:seeds": {"round": 1}}
+    exp.write()
+    shutil.rmtree(exp.work)
+    again = make(tmp_path)  # elites@1 (with its adapter) did not survive; round 2 starts from it
+    assert "arm:elites" not in again.res["steps"] and "arm:seeds" in again.res["steps"]
+    assert again.res["redone"] == ["arm:elites"]
+
+
+def test_without_the_base_snapshot_everything_starts_over(tmp_path):
+    exp = make(tmp_path)
+    exp.res["steps"]["campaign:base"] = BASE
+    exp.write()
+    import shutil
+    shutil.rmtree(exp.work)
+    shutil.rmtree(exp.state, ignore_errors=True)
+    assert make(tmp_path).res["steps"] == {}
+
+
+def test_an_unfinished_base_campaign_is_mirrored_and_restored(tmp_path):
+    """The base campaign takes hours: each finished iteration is mirrored (the store by SQLite's
+    backup, whole), and a new machine continues it from there instead of from nothing."""
+    import shutil
+    import sqlite3
+
+    exp = make(tmp_path)
+    base = exp.work / "base"
+    base.mkdir()
+    with sqlite3.connect(base / "campaign.sqlite") as db:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("CREATE TABLE t (x)")
+        db.execute("INSERT INTO t VALUES (7)")
+        db.commit()
+        (base / "writer.lock").write_text("pid")
+        (base / "measures.npz").write_bytes(b"m")
+        exp.mirror_campaign("base")  # the writer still holds it open
+    assert sorted(p.name for p in (exp.state / "base").iterdir()) == ["campaign.sqlite", "measures.npz"]
+    exp.write()
+
+    shutil.rmtree(exp.work)  # the new machine
+    again = make(tmp_path)
+    with sqlite3.connect(again.work / "base" / "campaign.sqlite") as db:
+        assert db.execute("SELECT x FROM t").fetchall() == [(7,)]
+    assert (again.work / "base" / "measures.npz").read_bytes() == b"m"

@@ -1,0 +1,1 @@
+"""Dataset export, dedup and decontamination (evo.export)."""

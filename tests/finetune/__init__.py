@@ -1,0 +1,1 @@
+"""LoRA rounds (evo.finetune)."""

@@ -1,0 +1,1 @@
+"""Generator backends (evo.llm): vLLM, OpenAI, CTranslate2, transformers, embedded models."""

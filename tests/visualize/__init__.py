@@ -1,0 +1,1 @@
+"""Status, plots and the HTML report (evo.visualize)."""
