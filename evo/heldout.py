@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from math import comb
 from pathlib import Path
 from typing import Any
@@ -93,42 +93,54 @@ def evaluate(llm: Any, bench: Any, sandbox: Any, *, n: int = 4, ks: Sequence[int
     return out
 
 
-def _chunked_counts(llm: Any, bench: Any, sandbox: Any, params: Any, progress: Path, chunk: int) -> list[int]:
-    """Correct samples per problem, ``chunk`` problems at a time, resumed from ``progress``.
-    A chunk line counts only if it was written for the same problems and sampling settings."""
-    from dataclasses import replace
-
+def resume_chunks(ids: Sequence[str], settings: dict[str, Any], progress: Path, chunk: int, field: str,
+                  compute: Callable[[int, int], list[Any]]) -> list[Any]:
+    """Per id, the values ``compute(i, lo)`` returns for chunk ``i`` (the ids ``lo:lo + chunk``),
+    each chunk appended to ``progress`` (JSONL, its values under ``field``) as it ends and read
+    back on a rerun. A line counts only if it was written for the same ids and ``settings``;
+    one cut short by a crash is redone. Held-out evaluation and the experiments' sampling
+    resume this way."""
     if chunk < 1:
         raise EvoError("chunk must be at least 1")
-    key = {"n": params.n, "temperature": params.temperature, "top_p": params.top_p,
-           "max_new_tokens": params.max_new_tokens, "seed": params.seed}
-    done: dict[int, list[int]] = {}
+    ids = list(ids)
+    done: dict[int, list[Any]] = {}
     if progress.is_file():
         for line in progress.read_text().splitlines():
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError:
-                continue  # a line cut short by a crash: that chunk is redone
-            i = rec.get("chunk")
-            if (isinstance(i, int) and rec.get("settings") == key
-                    and rec.get("ids") == bench.ids[i * chunk:(i + 1) * chunk]):
-                done[i] = rec["correct"]
+                continue
+            i = rec.get("chunk") if isinstance(rec, dict) else None
+            if (isinstance(i, int) and rec.get("settings") == settings and isinstance(rec.get(field), list)
+                    and rec.get("ids") == ids[i * chunk:(i + 1) * chunk]):
+                done[i] = rec[field]
     progress.parent.mkdir(parents=True, exist_ok=True)
-    correct: list[int] = []
-    for i, lo in enumerate(range(0, len(bench.ids), chunk)):
+    out: list[Any] = []
+    for i, lo in enumerate(range(0, len(ids), chunk)):
         if i not in done:
-            prompts = bench.prompts[lo:lo + chunk]
-            gens = llm.generate(render_prompts(llm, prompts), replace(params, seed=params.seed + i))
-            # check() reads completions per problem of the whole benchmark: the other
-            # problems get none
-            texts = [[]] * lo + [[g.text for g in row] for row in gens]
-            part = bench.check(texts + [[]] * (len(bench.ids) - len(texts)), sandbox)[lo:lo + chunk]
-            done[i] = [int(sum(row)) for row in part]
+            done[i] = compute(i, lo)
             with progress.open("a") as fh:
-                fh.write(json.dumps({"chunk": i, "ids": bench.ids[lo:lo + chunk], "settings": key,
-                                     "correct": done[i]}) + "\n")
-        correct += done[i]
-    return correct
+                fh.write(json.dumps({"chunk": i, "ids": ids[lo:lo + chunk], "settings": settings,
+                                     field: done[i]}) + "\n")
+        out += done[i]
+    return out
+
+
+def _chunked_counts(llm: Any, bench: Any, sandbox: Any, params: Any, progress: Path, chunk: int) -> list[int]:
+    """Correct samples per problem, ``chunk`` problems at a time, resumed from ``progress``."""
+    from dataclasses import replace
+
+    key = {"n": params.n, "temperature": params.temperature, "top_p": params.top_p,
+           "max_new_tokens": params.max_new_tokens, "seed": params.seed}
+
+    def counts(i: int, lo: int) -> list[int]:
+        gens = llm.generate(render_prompts(llm, bench.prompts[lo:lo + chunk]), replace(params, seed=params.seed + i))
+        # check() reads completions per problem of the whole benchmark: the other problems get none
+        texts = [[]] * lo + [[g.text for g in row] for row in gens]
+        part = bench.check(texts + [[]] * (len(bench.ids) - len(texts)), sandbox)[lo:lo + chunk]
+        return [int(sum(row)) for row in part]
+
+    return resume_chunks(bench.ids, key, progress, chunk, "correct", counts)
 
 
 def resolve_model(model: str) -> tuple[str, str | None]:

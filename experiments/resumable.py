@@ -23,7 +23,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from evo.heldout import render_prompts
+from evo.heldout import render_prompts, resume_chunks
 
 Report = Callable[[dict[str, Any], Path], None]
 
@@ -93,24 +93,10 @@ def sample_chunked(llm: Any, prompts: list[Any], ids: list[str], params: Any, pr
         raise ValueError("one id per prompt")
     key = {"n": params.n, "temperature": params.temperature, "top_p": params.top_p,
            "max_new_tokens": params.max_new_tokens, "seed": params.seed, "stop": list(params.stop)}
-    done: dict[int, list[list[str]]] = {}
-    if progress.is_file():
-        for line in progress.read_text().splitlines():
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut short by a crash: that chunk is redone
-            i = rec.get("chunk")
-            if isinstance(i, int) and rec.get("settings") == key and rec.get("ids") == ids[i * chunk:(i + 1) * chunk]:
-                done[i] = rec["texts"]
-    progress.parent.mkdir(parents=True, exist_ok=True)
-    out: list[list[str]] = []
-    for i, lo in enumerate(range(0, len(ids), chunk)):
-        if i not in done:
-            seed = None if params.seed is None else params.seed + i
-            gens = llm.generate(render_prompts(llm, prompts[lo:lo + chunk]), replace(params, seed=seed))
-            done[i] = [[g.text for g in row] for row in gens]
-            with progress.open("a") as fh:
-                fh.write(json.dumps({"chunk": i, "ids": ids[lo:lo + chunk], "settings": key, "texts": done[i]}) + "\n")
-        out += done[i]
-    return out
+
+    def texts(i: int, lo: int) -> list[list[str]]:
+        seed = None if params.seed is None else params.seed + i
+        gens = llm.generate(render_prompts(llm, prompts[lo:lo + chunk]), replace(params, seed=seed))
+        return [[g.text for g in row] for row in gens]
+
+    return resume_chunks(ids, key, progress, chunk, "texts", texts)
