@@ -100,15 +100,29 @@ def yes_probability(llm: Any, prompts: list[str], *, chat: bool = True) -> list[
     inner = _unwrap(llm)
     if hasattr(inner, "yes_probability"):
         return [float(p) for p in inner.yes_probability(prompts)]
-    model, tokenizer = getattr(inner, "model", None), getattr(inner, "tokenizer", None)
-    if model is None or tokenizer is None:
+    if getattr(inner, "model", None) is None or getattr(inner, "tokenizer", None) is None:
         raise EvoError(f"the LLM judge needs log-probabilities; backend '{getattr(llm, 'name', llm)}' "
                        "has none (use the transformers backend or a reward_model)")
+    return next_token_odds(inner, prompts, YES, NO, chat=chat)
+
+
+def next_token_odds(llm: Any, prompts: list[str], first: tuple[str, ...], second: tuple[str, ...], *,
+                    chat: bool = True) -> list[float]:
+    """P(first) / (P(first) + P(second)) for the next token after each prompt, from a
+    transformers backend's ``.model`` and ``.tokenizer``; ``first`` and ``second`` are the
+    spellings of the two answers (only single-token ones count). Each prompt runs alone,
+    unpadded (see :func:`yes_probability`). The yes/no judge and the pairwise A/B judge
+    both read their verdicts this way."""
+    inner = _unwrap(llm)
+    model, tokenizer = getattr(inner, "model", None), getattr(inner, "tokenizer", None)
+    if model is None or tokenizer is None:
+        raise EvoError(f"this judge needs log-probabilities; backend '{getattr(llm, 'name', llm)}' "
+                       "has none (use the transformers backend)")
     import torch
 
-    yes, no = _token_ids(tokenizer, YES), _token_ids(tokenizer, NO)
-    if not yes or not no:
-        raise EvoError("the judge's tokenizer has no single-token 'Yes'/'No'")
+    a_ids, b_ids = _token_ids(tokenizer, first), _token_ids(tokenizer, second)
+    if not a_ids or not b_ids:
+        raise EvoError(f"the judge's tokenizer has no single-token '{first[0]}'/'{second[0]}'")
     if chat and getattr(tokenizer, "chat_template", None):
         texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
                                                add_generation_prompt=True) for p in prompts]
@@ -119,11 +133,8 @@ def yes_probability(llm: Any, prompts: list[str], *, chat: bool = True) -> list[
     with torch.inference_mode():
         for text in texts:
             enc = tokenizer(text, return_tensors="pt", add_special_tokens=False).to(device)
-            logits = model(**enc).logits[:, -1, :].float()
-            logp = torch.log_softmax(logits, dim=-1)
-            p_yes = torch.logsumexp(logp[:, yes], dim=-1)
-            p_no = torch.logsumexp(logp[:, no], dim=-1)
-            out += torch.sigmoid(p_yes - p_no).tolist()
+            logp = torch.log_softmax(model(**enc).logits[:, -1, :].float(), dim=-1)
+            out += torch.sigmoid(torch.logsumexp(logp[:, a_ids], -1) - torch.logsumexp(logp[:, b_ids], -1)).tolist()
     return out
 
 

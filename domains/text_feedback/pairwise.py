@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from domains.text_feedback.judge import _token_ids, _unwrap, fence_text, special_tokens
+from domains.text_feedback.judge import _unwrap, fence_text, next_token_odds, special_tokens
 from evo.errors import EvoError
 from evo.heldout import bootstrap_ci
 
@@ -39,27 +39,9 @@ def choice_probability(llm: Any, prompts: list[str], *, chat: bool = True) -> li
     """P(A) / (P(A) + P(B)) for the next token after each prompt (each prompt alone, unpadded:
     a judgment never depends on its batch-mates)."""
     inner = _unwrap(llm)
-    model, tokenizer = getattr(inner, "model", None), getattr(inner, "tokenizer", None)
-    if model is None or tokenizer is None:
+    if getattr(inner, "model", None) is None or getattr(inner, "tokenizer", None) is None:
         raise EvoError("the pairwise judge needs log-probabilities (a transformers-backend model)")
-    import torch
-
-    a_ids, b_ids = _token_ids(tokenizer, A_TOKENS), _token_ids(tokenizer, B_TOKENS)
-    if not a_ids or not b_ids:
-        raise EvoError("the judge's tokenizer has no single-token 'A'/'B'")
-    if chat and getattr(tokenizer, "chat_template", None):
-        texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
-                                               add_generation_prompt=True) for p in prompts]
-    else:
-        texts = list(prompts)
-    out: list[float] = []
-    device = next(model.parameters()).device
-    with torch.inference_mode():
-        for text in texts:
-            enc = tokenizer(text, return_tensors="pt", add_special_tokens=False).to(device)
-            logp = torch.log_softmax(model(**enc).logits[:, -1, :].float(), dim=-1)
-            out += torch.sigmoid(torch.logsumexp(logp[:, a_ids], -1) - torch.logsumexp(logp[:, b_ids], -1)).tolist()
-    return out
+    return next_token_odds(inner, prompts, A_TOKENS, B_TOKENS, chat=chat)
 
 
 def llm_judge(llm: Any, kind: str = "story", *, chat: bool = True) -> tuple[Judge, Callable[[str, str], str]]:
