@@ -60,6 +60,7 @@ class Campaign:
         self._seed_keys = {self.domain.key(s) for s in self.seed_items}
         # here, or on Ray actors (executor); a resumed campaign continues with its latest adapter
         adapter, version = current_adapter(self.dir) or (None, 0)
+        self._owns_generator = generator is None  # close() stops only an engine it started
         generator = generator or load_from_config(config, adapter=adapter, version=version)
         self.generator = TimedLLM(generator)
         self.embedder = embedder or Embedder(config.descriptor.embedder)
@@ -84,6 +85,7 @@ class Campaign:
         for part in ("sandbox", "store"):
             if hasattr(self, part):
                 getattr(self, part).close()
+        self._close_generator()
         fresh = not (self.dir / STORE_FILE).exists()
         self.lock.release(remove=fresh)
         if fresh and created is not None:
@@ -332,8 +334,16 @@ class Campaign:
         try:
             self.sandbox.close()
             self.store.close()
+            self._close_generator()
         finally:
             self.lock.release()
+
+    def _close_generator(self) -> None:
+        """Stops the generator this campaign loaded (a vLLM engine's processes hold the model's
+        memory until then); one the caller passed in stays the caller's."""
+        close = getattr(getattr(getattr(self, "generator", None), "llm", None), "close", None)
+        if getattr(self, "_owns_generator", False) and callable(close):
+            close()
 
 
 def _remove_empty_dirs(directory: Path, top: Path) -> None:

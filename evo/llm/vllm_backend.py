@@ -272,6 +272,19 @@ class VLLMGenerator:
             self.engine.wake_up()
             self.asleep = False
 
+    def close(self) -> None:
+        """Stops the engine's processes now; calling it again does nothing.
+
+        Left to the garbage collector, an engine outlived the campaign that made it: a real
+        code_tests campaign's ``VLLM::Worker`` held 11.5 GB (the 1.5B in float32 on an AVX2-only
+        EPYC) for the rest of its pytest process, and the next test's engine found 0.34 of
+        23.5 GiB free for its KV cache (2026-12-03)."""
+        engine, self.engine = getattr(self, "engine", None), None
+        self._hf_model = None
+        core = getattr(getattr(engine, "llm_engine", None), "engine_core", None)
+        if core is not None:
+            core.shutdown()
+
     def sampling_params(self, params: SamplingParams, seed: int | None) -> Any:
         # vLLM refuses n > 1 with greedy sampling; generate() asks for one and copies it.
         n = 1 if params.temperature == 0 else params.n
