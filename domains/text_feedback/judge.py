@@ -100,24 +100,23 @@ def yes_probability(llm: Any, prompts: list[str], *, chat: bool = True) -> list[
     inner = _unwrap(llm)
     if hasattr(inner, "yes_probability"):
         return [float(p) for p in inner.yes_probability(prompts)]
-    if getattr(inner, "model", None) is None or getattr(inner, "tokenizer", None) is None:
-        raise EvoError(f"the LLM judge needs log-probabilities; backend '{getattr(llm, 'name', llm)}' "
-                       "has none (use the transformers backend or a reward_model)")
-    return next_token_odds(inner, prompts, YES, NO, chat=chat)
+    return next_token_odds(inner, prompts, YES, NO, chat=chat,
+                           missing=f"the LLM judge needs log-probabilities; backend '{getattr(llm, 'name', llm)}' "
+                                   "has none (use the transformers backend or a reward_model)")
 
 
 def next_token_odds(llm: Any, prompts: list[str], first: tuple[str, ...], second: tuple[str, ...], *,
-                    chat: bool = True) -> list[float]:
+                    chat: bool = True, missing: str = "this judge needs log-probabilities (a transformers-backend model)"
+                    ) -> list[float]:
     """P(first) / (P(first) + P(second)) for the next token after each prompt, from a
     transformers backend's ``.model`` and ``.tokenizer``; ``first`` and ``second`` are the
     spellings of the two answers (only single-token ones count). Each prompt runs alone,
     unpadded (see :func:`yes_probability`). The yes/no judge and the pairwise A/B judge
-    both read their verdicts this way."""
+    both read their verdicts this way; ``missing`` is the error where the backend has no logits."""
     inner = _unwrap(llm)
     model, tokenizer = getattr(inner, "model", None), getattr(inner, "tokenizer", None)
     if model is None or tokenizer is None:
-        raise EvoError(f"this judge needs log-probabilities; backend '{getattr(llm, 'name', llm)}' "
-                       "has none (use the transformers backend)")
+        raise EvoError(missing)
     import torch
 
     a_ids, b_ids = _token_ids(tokenizer, first), _token_ids(tokenizer, second)

@@ -20,8 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from domains.text_feedback.judge import _unwrap, fence_text, next_token_odds, special_tokens
-from evo.errors import EvoError
+from domains.text_feedback.judge import fence_text, next_token_odds, special_tokens
 from evo.heldout import bootstrap_ci
 
 PAIR_PROMPT = {
@@ -38,10 +37,8 @@ Judge = Callable[[list[str]], list[float]]  # judge prompts -> P(A) per prompt
 def choice_probability(llm: Any, prompts: list[str], *, chat: bool = True) -> list[float]:
     """P(A) / (P(A) + P(B)) for the next token after each prompt (each prompt alone, unpadded:
     a judgment never depends on its batch-mates)."""
-    inner = _unwrap(llm)
-    if getattr(inner, "model", None) is None or getattr(inner, "tokenizer", None) is None:
-        raise EvoError("the pairwise judge needs log-probabilities (a transformers-backend model)")
-    return next_token_odds(inner, prompts, A_TOKENS, B_TOKENS, chat=chat)
+    return next_token_odds(llm, prompts, A_TOKENS, B_TOKENS, chat=chat,
+                           missing="the pairwise judge needs log-probabilities (a transformers-backend model)")
 
 
 def llm_judge(llm: Any, kind: str = "story", *, chat: bool = True) -> tuple[Judge, Callable[[str, str], str]]:
