@@ -168,8 +168,11 @@ def run_eval(model: str, *, domain: str = "p3", split: str = "test", limit: int 
     appends the record to ``out``."""
     from evo.domain import get_domain
     from evo.llm import load_generator
+    from evo.llm.factory import BACKENDS
     from evo.sandbox import Sandbox
 
+    if backend not in BACKENDS:
+        raise EvoError(f"unknown generator backend '{backend}' (choose one of {', '.join(BACKENDS)})")
     if n < 1:
         raise EvoError("n must be at least 1")
     if any(k < 1 or k > n for k in ks):
@@ -181,8 +184,12 @@ def run_eval(model: str, *, domain: str = "p3", split: str = "test", limit: int 
     if round is None and adapter and (Path(adapter) / "round.json").is_file():
         round = json.loads((Path(adapter) / "round.json").read_text())["round"]
     llm = load_generator(backend, base, adapter=adapter, batch_size=batch_size, device=device)
-    with Sandbox() as sandbox:
-        result = evaluate(llm, bench, sandbox, n=n, ks=ks, max_new_tokens=max_new_tokens, seed=seed)
+    try:
+        with Sandbox() as sandbox:
+            result = evaluate(llm, bench, sandbox, n=n, ks=ks, max_new_tokens=max_new_tokens, seed=seed)
+    finally:
+        if hasattr(llm, "close"):  # a vLLM engine holds GBs in its own processes
+            llm.close()
     record = {"model": base, "adapter": adapter, "series": series if adapter else "base", "domain": domain,
               "round": round or 0, "split": split, "limit": limit, **result, "created": time.time()}
     if out is not None:

@@ -2,7 +2,7 @@
 
 Usage: pip install --no-deps llama-cpp-cffi==0.4.42      (MIT, Tangled Group; 291 MB, cp311)
        python experiments/bench_llamacpp.py [--model qwen2.5-coder-1.5b] [--batches 1,8,16,32]
-                                            [--samples 32] [--threads 2] [--so PATH]
+                                            [--samples 32] [--threads 2] [--so PATH] [--vllm]
                                             [--results experiments/results/bench_llamacpp.md]
 
 Issue 29 names "engines that run Q4_K_M directly" as a lever for the 1.5B on CPUs without
@@ -10,7 +10,9 @@ native bf16, where vLLM runs it in float32 (~10 generated tok/s on a 2-core AVX2
 measures llama.cpp on the same file and the demo workload (experiments/bench_generation.py:
 the demo config's first prompts, 2 samples each, temperature 0.8, top-p 0.95, 160 new tokens
 at most, the domain's stop strings), in waves of ``batch`` sequences decoded together; the
-two samples of a prompt share its prefilled KV cache (``llama_kv_self_seq_cp``).
+two samples of a prompt share its prefilled KV cache (``llama_kv_self_seq_cp``). ``--vllm``
+runs evo's default engine (vLLM's CPU build, ``dtype: auto``) on the same prompts and
+sampling settings in one batch, for the side-by-side row.
 
 Why llama-cpp-cffi and not a dependency: it is the one llama.cpp wheel on PyPI that loads on
 these machines (Debian 12, glibc 2.36). ``llama-cpp-py-sync`` is tagged manylinux2014 but
@@ -73,7 +75,7 @@ class LlamaCpp:
         self.ctx = lib.llama_init_from_model(self.model, cp)
         self.batch = lib.llama_batch_init(512, 0, n_seq)
         self.timing = {"prefill_s": 0.0, "decode_s": 0.0, "sample_s": 0.0}
-        self.generated = 0
+        self.generated = self.prompt_tokens = 0
 
     def tokenize(self, text: str) -> list[int]:
         raw = text.encode()
@@ -112,6 +114,7 @@ class LlamaCpp:
         for p, prompt in enumerate(prompts):
             t0 = time.perf_counter()
             toks = self.tokenize(prompt)
+            self.prompt_tokens += len(toks)
             for start in range(0, len(toks), 512):
                 chunk = toks[start:start + 512]
                 self._decode([(tok, start + i, p * n, start + i == len(toks) - 1) for i, tok in enumerate(chunk)])
@@ -168,6 +171,29 @@ class _Sequence:
     done: bool = False
 
 
+def _vllm_row(model: str, prompts: list[str], params, batch: int):
+    """evo's default engine on the same prompts and settings, in one batch."""
+    from evo.llm.embedded import resolve_model_path
+    from evo.llm.transformers_backend import cpu_has_bf16
+    from evo.llm.vllm_backend import VLLMGenerator
+
+    t0 = time.perf_counter()
+    resolve_model_path(model)  # a first use de-quantises into the cache: not the engine's start
+    prep_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    llm = VLLMGenerator(model, batch_size=batch)
+    start_s = time.perf_counter() - t0
+    try:
+        t0 = time.perf_counter()
+        outputs = llm.generate(prompts, params)
+        wall = time.perf_counter() - t0
+    finally:
+        llm.close()
+    tokens = sum(g.num_tokens for samples in outputs for g in samples)
+    print(f"vllm: {tokens} tokens in {wall:.1f} s = {tokens / wall:.1f} tok/s (engine start {start_s:.0f} s)", flush=True)
+    return (f"vLLM CPU 0.32, batch {batch}", tokens, wall, {"start_s": start_s, "prep_s": prep_s, "dtype": "bfloat16" if cpu_has_bf16() else "float32"})
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="qwen2.5-coder-1.5b")
@@ -175,6 +201,7 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=32, help="generated samples per batch size (prompts x 2)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--so", default=None, help="llama-cpp-cffi's _llama_cpp_cpu .so (default: the installed one)")
+    ap.add_argument("--vllm", action="store_true", help="also run evo's vLLM engine on the same workload")
     ap.add_argument("--results", default=str(ROOT / "experiments" / "results" / "bench_llamacpp.md"))
     args = ap.parse_args()
 
@@ -196,33 +223,41 @@ def main() -> None:
     for batch in batches:
         per_wave = max(1, batch // params.n)
         engine.timing = {k: 0.0 for k in engine.timing}
-        engine.generated = 0
+        engine.generated = engine.prompt_tokens = 0
         t0 = time.perf_counter()
         for start in range(0, len(prompts), per_wave):
             engine.generate(prompts[start:start + per_wave], params.n, params, seed=start)
         wall = time.perf_counter() - t0
-        rows.append((batch, engine.generated, wall, dict(engine.timing)))
+        rows.append((f"llama.cpp, {batch} per wave", engine.generated, wall, dict(engine.timing)))
         print(f"batch {batch}: {engine.generated} tokens in {wall:.1f} s = {engine.generated / wall:.1f} tok/s "
               f"(prefill {engine.timing['prefill_s']:.1f} s, decode {engine.timing['decode_s']:.1f} s, "
               f"sampling {engine.timing['sample_s']:.1f} s)", flush=True)
+    prompt_tokens = engine.prompt_tokens
+    if args.vllm:
+        rows.append(_vllm_row(args.model, prompts, params, max(batches)))
     lines = [
         f"# llama.cpp on the Q4_K_M file ({args.model}), the demo workload",
         "",
         f"`python experiments/bench_llamacpp.py --model {args.model} --batches {args.batches} "
-        f"--samples {args.samples} --threads {args.threads}`",
+        f"--samples {args.samples} --threads {args.threads}{' --vllm' if args.vllm else ''}`",
         "",
         f"- date: {date.today().isoformat()}; machine: {nproc()} cores, {cpu_model()}; flags: {cpu_flag_line(FLAGS)}",
-        f"- load average before / after: {before} / {load_average()}",
+        f"- load average before: {before}; after: {load_average()}",
         "- engine: llama-cpp-cffi 0.4.42's CPU library; llama.cpp system info: " + system,
         f"- model load (mmap) and context: {load_s:.1f} s; {args.samples} samples of at most "
-        f"{params.max_new_tokens} tokens per batch size, 2 per prompt sharing its prefill",
+        f"{params.max_new_tokens} tokens per row, 2 per prompt ({prompt_tokens:,} prompt tokens), the "
+        "two samples of a prompt sharing its prefill",
         "",
-        "| sequences per wave | generated tokens | wall s | generated tok/s | prefill s | decode s | sampling s |",
+        "| engine | generated tokens | wall s | generated tok/s | prefill s | decode s | sampling s |",
         "|---|---|---|---|---|---|---|",
     ]
-    for batch, tokens, wall, timing in rows:
-        lines.append(f"| {batch} | {tokens} | {wall:.1f} | {tokens / wall:.1f} | {timing['prefill_s']:.1f} | "
-                     f"{timing['decode_s']:.1f} | {timing['sample_s']:.1f} |")
+    for name, tokens, wall, timing in rows:
+        cells = [f"{timing[k]:.1f}" if k in timing else "-" for k in ("prefill_s", "decode_s", "sample_s")]
+        lines.append(f"| {name} | {tokens} | {wall:.1f} | {tokens / wall:.1f} | {' | '.join(cells)} |")
+    if "start_s" in rows[-1][3]:
+        v = rows[-1][3]
+        lines.append(f"\nvLLM ({v['dtype']}), not in its wall time: the model cache {v['prep_s']:.0f} s (a first "
+                     f"use de-quantises), the engine start {v['start_s']:.0f} s.")
     Path(args.results).write_text("\n".join(lines) + "\n")
     print(f"wrote {args.results}")
 

@@ -149,6 +149,8 @@ def eval_cmd(
     batch_size: Annotated[int, typer.Option(help="prompts per forward pass")] = 16,
     seed: Annotated[int, typer.Option(help="sampling and problem-order seed")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
+    backend: Annotated[str, typer.Option(help="generator backend: auto (vllm where it runs, else transformers), "
+                                         "vllm, transformers or ctranslate2")] = "auto",
     plot: Annotated[bool, typer.Option("--plot", help="then plot the curve of --out (PNG beside it)")] = False,
 ) -> None:
     """Held-out pass@k of any base model or adapter on a domain's benchmark (unbiased estimator,
@@ -167,7 +169,7 @@ def eval_cmd(
     with console.status("sampling and checking answers..."):
         r = run_eval(model, domain=domain, split=split, limit=limit, n=n, ks=ks, prompt_style=prompt_style,
                      out=out, series=series, max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed,
-                     device=device)
+                     device=device, backend=backend)
     keys = ["model", "adapter", "benchmark", "series", "round", "split", "n_puzzles", "n"]
     keys += [f"pass@{kk}{s}" for kk in r["ks"] for s in ("", "_ci")] + ["wall_s"]
     print(json.dumps({key: r[key] for key in keys}))
@@ -191,6 +193,6 @@ def eval_solve_cmd(
     """P3 held-out pass@1 and pass@k with k samples: `evo eval --domain p3 --n K` (kept for old scripts)."""
     eval_cmd(model=model, domain="p3", split=split, limit=limit, n=k, k=[1, k], prompt_style="completion",
              data=data, out=out, series=series, max_new_tokens=max_new_tokens, batch_size=16, seed=seed,
-             device="auto", plot=plot)
+             device="auto", backend="transformers", plot=plot)
 
 

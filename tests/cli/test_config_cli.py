@@ -68,6 +68,7 @@ def test_bad_override():
     (["run", "--config", "experiments/configs/p3_cpu.yaml", "--out", "x", "--set", "generator.model=/no/such/model"],
      "cannot load generator model '/no/such/model'"),
     (["status", "/nonexistent"], "is not a campaign directory"),
+    (["eval", "--backend", "nope", "--limit", "1"], "unknown generator backend 'nope'"),
     (["verify", "p3", "/nonexistent.jsonl"], "cannot read /nonexistent.jsonl"),
     (["verify", "nope", "x.jsonl"], "unknown domain 'nope'"),
     (["sandbox", "/nonexistent.py"], "no such file"),
