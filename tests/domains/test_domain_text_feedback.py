@@ -124,6 +124,26 @@ def test_reward_model_by_path(tmp_path):
         TextFeedbackDomain(judge="reward_model", reward_model=str(tmp_path / "missing"))._reward_model()
 
 
+def test_a_judge_model_judges_instead_of_the_generator(monkeypatch):
+    import evo.llm
+
+    judges = []
+    monkeypatch.setattr(evo.llm, "TransformersLLM", lambda model: judges.append(JudgedStandIn(lambda p, j: "")) or judges[-1])
+    d = TextFeedbackDomain(judge_model="some-judge")
+    generator = JudgedStandIn(lambda p, j: "")
+    scores = d.score([{"text": STORY}, {"text": "The door creaked. " + STORY}], EvalContext(generator, sandbox=None))
+    d.score([{"text": STORY}], EvalContext(generator, sandbox=None))
+    assert len(judges) == 1 and generator.judged == []  # loaded once; the generator never judges
+    assert len(judges[0].judged) == 3 * 4 and scores[1].parts["llm"] != scores[0].parts["llm"]
+    assert TextFeedbackDomain().llm_judge(generator) is generator  # default: self-judging
+
+
+def test_a_judge_model_that_cannot_load_is_one_clear_error(tmp_path):
+    d = TextFeedbackDomain(judge_model=str(tmp_path / "no-such-judge"))
+    with pytest.raises(EvoError, match="text_feedback: judge_model: cannot load"):
+        d.score([{"text": STORY}], EvalContext(JudgedStandIn(lambda p, j: ""), sandbox=None))
+
+
 def test_instruction_kind_and_config_loads():
     d = TextFeedbackDomain(kind="instruction")
     assert d.open_prefix == "Instruction:" and len(d.seeds()) >= 10
@@ -175,6 +195,7 @@ def test_real_judge_prefers_seed_stories_to_garbage():
 @pytest.mark.slow
 def test_real_model_campaign(tmp_path):
     cfg = load_config("experiments/configs/text_feedback_cpu.yaml", {
+        "domain_options": {"judge_model": None},  # plumbing: the 135M judges itself here
         "iterations": 1, "prompts_per_iteration": 3, "max_seeds": 4, "samples_per_prompt": 1,
         "generator": {"max_new_tokens": 64}})
     c = Campaign(cfg, tmp_path / "run")
