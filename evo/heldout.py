@@ -168,11 +168,10 @@ def run_eval(model: str, *, domain: str = "p3", split: str = "test", limit: int 
     appends the record to ``out``."""
     from evo.domain import get_domain
     from evo.llm import load_generator
-    from evo.llm.factory import BACKENDS
+    from evo.llm.factory import check_backend
     from evo.sandbox import Sandbox
 
-    if backend not in BACKENDS:
-        raise EvoError(f"unknown generator backend '{backend}' (choose one of {', '.join(BACKENDS)})")
+    check_backend(backend)  # before the model is resolved (a first use de-quantises it)
     if n < 1:
         raise EvoError("n must be at least 1")
     if any(k < 1 or k > n for k in ks):

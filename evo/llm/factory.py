@@ -15,6 +15,12 @@ if TYPE_CHECKING:
 BACKENDS = ("transformers", "ctranslate2", "vllm", "openai", "auto", "scripted-stand-in")
 
 
+def check_backend(backend: str) -> None:
+    """One clear error for a backend name that is not one of :data:`BACKENDS`."""
+    if backend not in BACKENDS:
+        raise EvoError(f"unknown generator backend '{backend}' (choose one of {', '.join(BACKENDS)})")
+
+
 def resolve_backend(backend: str) -> str:
     """"auto" -> "vllm" where vLLM can run (its CPU build, or a GPU build with CUDA), else
     "transformers"."""
@@ -29,6 +35,7 @@ def load_generator(backend: str, model: str, *, adapter: str | None = None, vers
                    **options: Any) -> LLM:
     """Returns an :class:`LLM` for ``backend`` (see :data:`BACKENDS`); ``options`` go to the
     backend's constructor (``batch_size``/``device``; ``base_url``, ``concurrency`` ... for openai)."""
+    check_backend(backend)
     backend = resolve_backend(backend)
     if backend == "transformers":
         from evo.llm.transformers_backend import TransformersLLM
@@ -61,7 +68,7 @@ def load_generator(backend: str, model: str, *, adapter: str | None = None, vers
         from evo.llm.scripted import ScriptedStandInLLM
 
         return ScriptedStandInLLM(respond, name=model, version=version)
-    raise EvoError(f"unknown generator backend '{backend}' (choose one of {', '.join(BACKENDS)})")
+    raise AssertionError(f"backend '{backend}' is in BACKENDS but has no constructor here")
 
 
 SERVER_OPTIONS = ("base_url", "api_key_env", "concurrency", "timeout_s", "max_retries")
