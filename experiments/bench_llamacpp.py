@@ -174,7 +174,7 @@ class _Sequence:
 def _vllm_row(model: str, prompts: list[str], params, batch: int):
     """evo's default engine on the same prompts and settings, in one batch."""
     from evo.llm.embedded import resolve_model_path
-    from evo.llm.transformers_backend import cpu_has_bf16
+    from evo.llm.hardware import cpu_has_bf16
     from evo.llm.vllm_backend import VLLMGenerator
 
     t0 = time.perf_counter()

@@ -92,9 +92,9 @@ def resolve_auto_model(model: str, device: str = "auto") -> str:
         return large
     import torch
 
-    from evo.llm.transformers_backend import cpu_has_bf16
+    from evo.llm import hardware
 
-    return large if (device == "auto" and torch.cuda.is_available()) or cpu_has_bf16() else small
+    return large if (device == "auto" and torch.cuda.is_available()) or hardware.cpu_has_bf16() else small
 
 
 def cache_dir() -> Path:

@@ -9,26 +9,13 @@ import torch
 
 from evo.errors import EvoError
 from evo.llm.base import Generation, SamplingParams, truncate_at_stop
+from evo.llm import hardware
 from evo.llm.embedded import resolve_model_path
-
-
-def cpu_has_bf16() -> bool:
-    """Native bfloat16 matmuls (AVX512-BF16 or AMX), where bf16 beats float32 on CPU.
-
-    False when torch is held below AVX-512 (``ATEN_CPU_CAPABILITY=avx2``): that is how the
-    benchmarks emulate an AVX2 machine, and there bf16 would be emulated, several times slower."""
-    if not torch.backends.cpu.get_cpu_capability().startswith("AVX512"):
-        return False
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def resolve_dtype(dtype: str, device: str) -> torch.dtype:
     if dtype == "auto":
-        return torch.bfloat16 if device.startswith("cuda") or cpu_has_bf16() else torch.float32
+        return torch.bfloat16 if device.startswith("cuda") or hardware.cpu_has_bf16() else torch.float32
     try:
         return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
     except KeyError:

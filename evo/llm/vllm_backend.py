@@ -52,7 +52,7 @@ from typing import Any
 from evo.errors import EvoError
 from evo.llm.base import Generation, SamplingParams, truncate_at_stop
 from evo.llm.embedded import resolve_model_path
-from evo.llm.transformers_backend import cpu_has_bf16
+from evo.llm import hardware
 from evo.llm.vllm_cpu_topp import ENV_FLAG as TOP_P_FLAG
 
 log = logging.getLogger(__name__)
@@ -190,7 +190,7 @@ class VLLMGenerator:
             os.environ.setdefault(TOP_P_FLAG, "1")  # top-p without a full sort (evo/llm/vllm_cpu_topp.py)
             options["enforce_eager"] = True  # no torch.compile: starts in ~40 s instead of ~2 min
             if dtype == "auto":
-                options["dtype"] = "bfloat16" if cpu_has_bf16() else "float32"
+                options["dtype"] = "bfloat16" if hardware.cpu_has_bf16() else "float32"
             if not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
                 # else vLLM's CPU worker reserves gpu_memory_utilization (0.92) of all RAM and
                 # refuses to start when other processes hold some of it

@@ -156,10 +156,10 @@ def test_trainer_settings_on_cpu(monkeypatch, tmp_path, native_bf16):
     """On CPU: bfloat16 weights and autocast only where the CPU has native bf16 matmuls,
     float32 elsewhere; grad_accum reaches the Trainer; checkpointing is off for a 135M model
     by default and on when asked."""
-    import evo.llm.transformers_backend as tb
+    import evo.llm.hardware as hardware
 
     seen = spy_on_trainer(monkeypatch)
-    monkeypatch.setattr(tb, "cpu_has_bf16", lambda: native_bf16)
+    monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: native_bf16)
     example = Example(prompt="p", completion="c", kind="generate", source="archive", key="k")
     for cfg, checkpointing in ((FinetuneConfig(grad_accum=4), False),
                                (FinetuneConfig(grad_accum=4, gradient_checkpointing=True), True)):

@@ -5,7 +5,8 @@ import torch
 
 from evo.config import validate_config
 from evo.errors import EvoError
-from evo.llm.transformers_backend import cpu_has_bf16, resolve_dtype
+from evo.llm.hardware import cpu_has_bf16
+from evo.llm.transformers_backend import resolve_dtype
 
 
 def test_auto_dtype_follows_the_hardware():

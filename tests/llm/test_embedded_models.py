@@ -119,10 +119,10 @@ def test_the_auto_alias_picks_the_model_this_machine_runs(monkeypatch, cuda, bf1
     import torch
 
     from evo.config import GeneratorConfig
-    from evo.llm import transformers_backend
+    from evo.llm import hardware
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
-    monkeypatch.setattr(transformers_backend, "cpu_has_bf16", lambda: bf16)
+    monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: bf16)
     config = GeneratorConfig(model="qwen2.5-coder-auto", device=device)
     assert config.model == want
     assert GeneratorConfig(**config.model_dump()).model == want  # resolved once: a reload keeps it
