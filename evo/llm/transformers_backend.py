@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from evo.errors import EvoError
-from evo.llm.base import Generation, SamplingParams, truncate_at_stop
 from evo.llm import hardware
+from evo.llm.base import Generation, SamplingParams, truncate_at_stop
 from evo.llm.embedded import resolve_model_path
 
 

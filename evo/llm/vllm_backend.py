@@ -50,9 +50,9 @@ from pathlib import Path
 from typing import Any
 
 from evo.errors import EvoError
+from evo.llm import hardware
 from evo.llm.base import Generation, SamplingParams, truncate_at_stop
 from evo.llm.embedded import resolve_model_path
-from evo.llm import hardware
 from evo.llm.vllm_cpu_topp import ENV_FLAG as TOP_P_FLAG
 
 log = logging.getLogger(__name__)
