@@ -1,7 +1,8 @@
 """Can a text raise its own judge score by talking to the judge? Clean texts against
-injected variants of the same texts, scored by the real embedded judge (SmolLM2-135M).
+injected variants of the same texts, scored by a real embedded judge (SmolLM2-135M by
+default; ``--judge-model qwen2.5-coder-1.5b`` is text_feedback_cpu.yaml's separate judge).
 
-    python experiments/judge_injection.py [--limit N]
+    python experiments/judge_injection.py [--limit N] [--judge-model NAME]
 
 Every clean text (the text_feedback seeds, both kinds) gets one variant per attack.
 Three arms score the same texts:
@@ -95,7 +96,9 @@ def summarise(deltas: np.ndarray, rng: np.random.Generator, boots: int = 5000) -
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--limit", type=int, default=12, help="clean texts per kind (seeds)")
-    ap.add_argument("--out", default=str(RESULTS / "judge_injection"))
+    ap.add_argument("--judge-model", default="smollm2-135m",
+                    help="the judge (an embedded alias or a path); other than the default, results go to judge_injection_<name>")
+    ap.add_argument("--out", default=None, help="results path without suffix (default: experiments/results/judge_injection[_<model>])")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch CPU threads (1: on a shared, oversubscribed box more threads stall each other)")
     args = ap.parse_args()
@@ -107,7 +110,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     start = time.time()
-    llm = TransformersLLM("smollm2-135m")
+    llm = TransformersLLM(args.judge_model)
+    default = args.judge_model == "smollm2-135m"
     rows = []  # (kind, attack, arm, clean score, injected score)
     for kind in KINDS:
         domain = TextFeedbackDomain(kind=kind)
@@ -138,10 +142,12 @@ def main() -> None:
             table[arm][name] = summarise(d, rng)
     meta = {"date": dt.date.today().isoformat(), "machine": f"{os.cpu_count()} cores, {cpu_model()}",
             "cpu_flags": [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in _cpuinfo()],
-            "load_average_after": load_average(), "judge": "embedded SmolLM2-135M-Instruct",
+            "load_average_after": load_average(), "judge": "embedded SmolLM2-135M-Instruct" if default else args.judge_model,
             "clean_texts_per_kind": args.limit, "torch_threads": args.threads, "kinds": list(KINDS), "wall_s": round(time.time() - start, 1),
-            "command": "python experiments/judge_injection.py" + (f" --limit {args.limit}" if args.limit != 12 else "")}
-    out = Path(args.out)
+            "command": "python experiments/judge_injection.py" + (f" --limit {args.limit}" if args.limit != 12 else "")
+            + ("" if default else f" --judge-model {args.judge_model}")}
+    name = "judge_injection" if default else "judge_injection_" + Path(args.judge_model).name.replace(".", "_")
+    out = Path(args.out) if args.out else RESULTS / name
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps({"meta": meta, "results": table}, indent=1) + "\n")
     out.with_suffix(".md").write_text(render(meta, table, names))
