@@ -1,9 +1,12 @@
-"""One short CPU campaign per domain on the embedded defaults: how often the 135M model
+"""One short CPU campaign per domain on the embedded defaults: how often the generator
 writes a valid item, and what the archive holds afterwards.
 
 Usage: python experiments/bench_domains.py [--configs experiments/configs/code_tests_cpu.yaml ...]
+                                           [--set generator.model=qwen2.5-coder-1.5b --results FILE]
 
-Writes experiments/results/domains.md (P3, the demo, is measured by bench_demo.py). The model and the embedder load once and serve
+Writes experiments/results/domains.md (P3, the demo, is measured by bench_demo.py); with
+``--set`` (the same dotted overrides as ``evo run --set``, applied to every config) pass
+``--results`` too, so the defaults' table is not overwritten by another model's rows. The model and the embedder load once and serve
 every campaign (configs that name another model or embedder load their own).
 """
 
@@ -12,14 +15,15 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
 import time
 from datetime import date
 from pathlib import Path
 
-from machine import cpu_model, load_average
+from machine import cpu_flags, cpu_model, load_average
 
 from evo.campaign import Campaign
-from evo.config import load_config
+from evo.config import load_config, parse_overrides
 from evo.descriptor import Embedder
 from evo.llm import load_from_config
 
@@ -32,11 +36,14 @@ def main() -> None:
     ap.add_argument("--configs", nargs="+", default=[str(ROOT / "experiments" / "configs" / c) for c in CONFIGS])
     ap.add_argument("--out", default=str(ROOT / "runs" / "domains"))
     ap.add_argument("--results", default=str(ROOT / "experiments" / "results" / "domains.md"))
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override for every config (dotted keys, as evo run --set)")
     args = ap.parse_args()
+    overrides = parse_overrides(args.overrides)
     loaded: dict[tuple, object] = {}
     rows = []
     for path in args.configs:
-        cfg = load_config(path)
+        cfg = load_config(path, overrides)
         key = (cfg.generator.backend, cfg.generator.model, cfg.descriptor.embedder)
         if key not in loaded:
             loaded.clear()  # one model in memory at a time
@@ -51,17 +58,18 @@ def main() -> None:
         finally:
             campaign.close()
         n_samples = cfg.iterations * cfg.prompts_per_iteration * cfg.samples_per_prompt
-        rows.append((cfg.domain, Path(path).name, f"{s['valid_rate']:.1%} ({s['valid']}/{s['candidates']})",
+        rows.append((cfg.domain, Path(path).name, cfg.generator.model, f"{s['valid_rate']:.1%} ({s['valid']}/{s['candidates']})",
                      ", ".join(f"{k} {v}" for k, v in sorted(s["verdicts"].items())),
                      f"{s['evolved_elites']} / {s['num_elites']}", f"{s['qd_score']:.2f}",
                      f"{s['coverage']:.1%}", f"{time.time() - t0:.0f}", str(n_samples)))
         print(" | ".join(rows[-1]), flush=True)
-    head = ("| domain | config | valid rate (generated) | verdicts | evolved / all elites | QD-score "
-            "| coverage | wall s | samples |\n|---|---|---|---|---|---|---|---|---|\n")
+    head = ("| domain | config | generator | valid rate (generated) | verdicts | evolved / all elites | QD-score "
+            "| coverage | wall s | samples |\n|---|---|---|---|---|---|---|---|---|---|\n")
     table = head + "".join("| " + " | ".join(r) + " |\n" for r in rows)
-    text = (f"# One short campaign per domain\n\n`python experiments/bench_domains.py`\n\n"
-            f"Machine: {os.cpu_count()} cores, {cpu_model()}; load average after: {load_average()}. "
-            f"Date: {date.today().isoformat()}. Generator: the embedded SmolLM2-135M-Instruct.\n\n{table}")
+    command = " ".join(["python experiments/bench_domains.py", *sys.argv[1:]])
+    text = (f"# One short campaign per domain\n\n`{command}`\n\n"
+            f"Machine: {os.cpu_count()} cores, {cpu_model()}; CPU flags: {cpu_flags()}; "
+            f"load average after: {load_average()}. Date: {date.today().isoformat()}.\n\n{table}")
     Path(args.results).parent.mkdir(parents=True, exist_ok=True)
     Path(args.results).write_text(text)
     print(table)
