@@ -1,10 +1,19 @@
 """The Markdown report of experiments/rm_selfplay.py: quality (independent judge, campaign
-reward) and drift per arm, finished steps only."""
+reward) and drift per arm, finished steps only; and a length check of the judge's verdicts.
+
+The length check exists because the first real run showed the held-out judge preferring the
+longer story of a pair whatever the arm (the base's second sample too): a win rate alone would
+credit an arm for writing longer. The length-adjusted win rate is the intercept of a least-squares
+line of outcome (1 win, 1/2 tie, 0 loss) on the word-count difference, i.e. the win rate at equal
+length, with a bootstrap interval over prompts."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+from stats import paired_bootstrap
 
 LABELS = {"base2": "base, second sample (noise floor)", "nokl": "tuned, kl_coef 0", "kl": "tuned, KL anchor"}
 
@@ -49,5 +58,63 @@ def write_report(res: dict[str, Any], path: Path) -> None:
                      f"{_ci(d, 'embed_distance')} | {dist} | {s[f'generate:{arm}']['words']:.1f} |")
     lines += ["", "The judge compares each arm's story with the base's for the same prompt in both orders; "
               "a pure order bias gives 0.5. The base's second sample is what no training gives."]
+    lines += length_section(s)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
+
+
+def words(texts: list[str]) -> np.ndarray:
+    return np.array([len(t.split()) for t in texts], dtype=float)
+
+
+def length_adjusted(outcome: np.ndarray, longer_by: np.ndarray, *, n_boot: int = 5000,
+                    seed: int = 0) -> dict[str, Any]:
+    """The win rate at equal length: the intercept of outcome ~ a + b * longer_by (least
+    squares), with a 95% bootstrap interval over prompts; b is the gain per extra word.
+    With no spread in ``longer_by`` the slope is 0 and the intercept the plain mean."""
+    o, x = np.asarray(outcome, dtype=float), np.asarray(longer_by, dtype=float)
+    if o.shape != x.shape or o.ndim != 1 or len(o) < 2:
+        raise ValueError("length_adjusted needs two equally long sequences of 2 or more")
+
+    def fit(oo: np.ndarray, xx: np.ndarray) -> tuple[float, float]:
+        var = xx.var()
+        slope = 0.0 if var == 0 else float(((xx - xx.mean()) * (oo - oo.mean())).mean() / var)
+        return float(oo.mean() - slope * xx.mean()), slope
+
+    a, b = fit(o, x)
+    idx = np.random.default_rng(seed).integers(0, len(o), size=(n_boot, len(o)))
+    boot = np.array([fit(o[i], x[i])[0] for i in idx])
+    lo, hi = np.quantile(boot, [0.025, 0.975])
+    longer = x > 0
+    return {"adjusted": a, "adjusted_ci": [float(lo), float(hi)], "per_word": b,
+            "n_longer": int(longer.sum()), "win_longer": float(o[longer].mean()) if longer.any() else None,
+            "win_not_longer": float(o[~longer].mean()) if (~longer).any() else None}
+
+
+def length_section(s: dict[str, Any]) -> list[str]:
+    """Per judged arm: the win rate where its story is longer than the base's and where it is
+    not, and the length-adjusted win rate; then the anchored arm against the bare one."""
+    if "generate:base" not in s:
+        return []
+    base = words(s["generate:base"]["stories"])
+    rows, outcomes = [], {}
+    for arm in ("base2", "nokl", "kl"):
+        j, g = s.get(f"judge:{arm}"), s.get(f"generate:{arm}")
+        if not j or not g or not isinstance(j.get("pairs"), list):
+            continue
+        outcomes[arm] = o = np.array([pair["outcome"] for pair in j["pairs"]], dtype=float)
+        r = length_adjusted(o, words(g["stories"]) - base)
+        fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+        rows.append(f"| {LABELS[arm]} | {r['n_longer']} of {len(o)} | {fmt(r['win_longer'])} | "
+                    f"{fmt(r['win_not_longer'])} | {r['per_word']:+.4f} | {r['adjusted']:.3f} "
+                    f"[{r['adjusted_ci'][0]:.3f}, {r['adjusted_ci'][1]:.3f}] |")
+    if not rows:
+        return []
+    lines = ["", "## Length check of the judge", "",
+             "| arm | longer than the base's | win rate where longer | where not longer | outcome per extra word "
+             "| win rate at equal length [95% CI] |", "|---|---|---|---|---|---|", *rows]
+    if "kl" in outcomes and "nokl" in outcomes:
+        d = paired_bootstrap(outcomes["kl"], outcomes["nokl"])
+        lines += ["", f"KL anchor against kl_coef 0, paired over prompts (judge outcome against the base): "
+                  f"{d['mean_diff']:+.3f} [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}], bootstrap p {d['p_boot']:.3f}."]
+    return lines
