@@ -74,8 +74,11 @@ def main() -> None:
     with Sandbox(SandboxLimits(timeout_s=5.0)) as sandbox:
         res = evaluate(llm, load_problems(args.limit), sandbox, args.n, tuple(args.k),
                        args.max_new_tokens, args.temperature, args.seed)
-    res.update(model=args.model, adapter=args.adapter, wall_s=round(time.time() - t, 1),
-               date=time.strftime("%Y-%m-%d"))
+    from machine import cpu_flags, cpu_model, load_average  # beside this script
+
+    res.update(model=args.model, adapter=args.adapter, backend=args.backend, temperature=args.temperature,
+               wall_s=round(time.time() - t, 1), date=time.strftime("%Y-%m-%d"),
+               machine=f"{cpu_model()}, flags: {cpu_flags()}, load after: {load_average()}")
     print(json.dumps({k: v for k, v in res.items() if k != "per_task"}))
     if args.out:
         with open(args.out, "w") as f:
