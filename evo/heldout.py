@@ -167,7 +167,7 @@ def run_eval(model: str, *, domain: str = "p3", split: str = "test", limit: int 
     """Loads ``model`` (a base model or an adapter folder), runs ``domain``'s benchmark,
     appends the record to ``out``."""
     from evo.domain import get_domain
-    from evo.llm import load_generator
+    from evo.llm import hardware, load_generator
     from evo.llm.factory import check_backend
     from evo.sandbox import Sandbox
 
@@ -190,7 +190,8 @@ def run_eval(model: str, *, domain: str = "p3", split: str = "test", limit: int 
         if hasattr(llm, "close"):  # a vLLM engine holds GBs in its own processes
             llm.close()
     record = {"model": base, "adapter": adapter, "series": series if adapter else "base", "domain": domain,
-              "round": round or 0, "split": split, "limit": limit, **result, "created": time.time()}
+              "round": round or 0, "split": split, "limit": limit, **result, "backend": backend,
+              "created": time.time(), "date": time.strftime("%Y-%m-%d"), **hardware.machine_facts()}
     if out is not None:
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)

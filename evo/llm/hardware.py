@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["cpu_has_bf16"]
+__all__ = ["cpu_has_bf16", "machine_facts"]
+
+# the flags that decide CPU speed for these models (float32 is several times slower without bf16)
+SPEED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8")
 
 
 def cpu_has_bf16() -> bool:
@@ -25,3 +28,19 @@ def cpu_has_bf16() -> bool:
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def machine_facts() -> dict[str, object]:
+    """The CPU model, core count and speed flags, for a result to carry beside its timings."""
+    import os
+
+    model, flags = "unknown CPU", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and model == "unknown CPU":
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return {"cpu": model, "cores": os.cpu_count(), "cpu_flags": [f for f in SPEED_FLAGS if f in flags]}

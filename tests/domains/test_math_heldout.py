@@ -112,3 +112,21 @@ def test_benchmark_and_evaluate():
         dom.benchmark("dev", 2)
     with pytest.raises(EvoError, match="prompt style"):
         dom.benchmark("test", 2, 0, "chat_free")
+
+
+def test_an_eval_record_says_where_and_how_it_ran(monkeypatch, tmp_path):
+    """run_eval's JSONL row carries the backend, the date and the CPU (model, cores, speed flags),
+    so a number read from it later can be placed next to the machine it came from."""
+    import json
+
+    import evo.llm
+    from evo.heldout import run_eval
+    from evo.llm.hardware import machine_facts
+
+    monkeypatch.setattr(evo.llm, "load_generator", lambda *a, **k: ScriptedStandInLLM(lambda p, j: " The answer is 0."))
+    out = tmp_path / "eval.jsonl"
+    run_eval("stand-in", domain="math", split="train", limit=2, n=1, out=out, backend="transformers")
+    [row] = [json.loads(line) for line in out.read_text().splitlines()]
+    assert row["backend"] == "transformers" and re.fullmatch(r"\d{4}-\d{2}-\d{2}", row["date"])
+    assert row["cpu"] == machine_facts()["cpu"] and row["cores"] >= 1 and isinstance(row["cpu_flags"], list)
+    assert row["n_puzzles"] == 2 and row["pass@1"] == 0.0
