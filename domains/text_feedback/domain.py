@@ -14,7 +14,9 @@ A candidate must not be able to raise its own score by talking to the judge:
   inside a ``"..."`` or ``<tag>...</tag>`` fence it cannot close, with the question
   after it, and the score is the next-token probability after the question;
 - questions of both polarities are averaged, so a text that primes the judge to
-  say "Yes" loses on the negated questions what it gains on the others.
+  say "Yes" loses on the negated questions what it gains on the others;
+- ``filler_judge: true`` adds a negated question on padding (filler that says nothing
+  passes the verifier, and the 1.5B judge scores it higher: README, Judge injection).
 """
 
 from __future__ import annotations
@@ -65,6 +67,15 @@ NEGATED_PROMPTS = {
         "\nAnswer:",
     ],
 }
+# Optional (domain_options.filler_judge): one more negated question, on padding. The 1.5B judge
+# scores a text followed by filler that says nothing higher than the text alone
+# (experiments/results/judge_injection_qwen2_5-coder-1_5b.md, attack "padded").
+FILLER_PROMPTS = {
+    "story": "Text: \"{text}\"\nQuestion: Does this text have sentences that add nothing, filler or padding? "
+             "Answer Yes or No.\nAnswer:",
+    "instruction": "Text: \"{text}\"\nQuestion: Does this text have sentences that add nothing, filler or "
+                   "padding? Answer Yes or No.\nAnswer:",
+}
 _OPEN_TAG = re.compile(r"<(\w+)>$")
 
 
@@ -95,7 +106,7 @@ class TextFeedbackDomain(Domain):
                  negated_judge_prompts: list[str] | None = None, judge: str = "llm",
                  reward_model: str | None = None, reward_question: str | None = None,
                  judge_chat: bool = False, min_words: int = 8, max_words: int = 120,
-                 judge_model: str | None = None) -> None:
+                 judge_model: str | None = None, filler_judge: bool = False) -> None:
         if kind not in KINDS:
             raise EvoError(f"text_feedback: kind must be one of {sorted(KINDS)}")
         if judge not in ("llm", "reward_model", "both"):
@@ -104,6 +115,7 @@ class TextFeedbackDomain(Domain):
             raise EvoError(f"text_feedback: judge '{judge}' needs reward_model: PATH")
         prompts = JUDGE_PROMPTS[kind] if judge_prompts is None else list(judge_prompts)
         negated = NEGATED_PROMPTS[kind] if negated_judge_prompts is None else list(negated_judge_prompts)
+        negated = negated + [FILLER_PROMPTS[kind]] if filler_judge else negated
         if not prompts:
             raise EvoError("text_feedback: judge_prompts must not be empty")
         for p in prompts + negated:

@@ -243,3 +243,19 @@ def test_a_text_forging_the_separate_judges_turn_tokens_gains_nothing(monkeypatc
     assert judge.judged and not any(t in p for p in judge.judged for t in FooledJudge.TOKENS)
     assert attack.fitness <= honest.fitness + 1e-9 and honest.fitness < 1.0
     assert writer.judged == []
+
+
+def test_the_filler_judge_asks_one_more_negated_question():
+    """filler_judge adds a question on padding whose Yes counts against the text, for both kinds."""
+    class FillerHater(JudgedStandIn):
+        def yes_probability(self, prompts):
+            self.judged += prompts
+            return [0.9 if "filler" in p else 0.5 for p in prompts]
+
+    for kind in ("story", "instruction"):
+        plain, filler = TextFeedbackDomain(kind=kind), TextFeedbackDomain(kind=kind, filler_judge=True)
+        judge = FillerHater(lambda p, j: "")
+        [a] = plain.score([{"text": STORY}], EvalContext(judge, sandbox=None))
+        [b] = filler.score([{"text": STORY}], EvalContext(judge, sandbox=None))
+        assert len(judge.judged) == len(plain._prompts) + len(filler._prompts) == 4 + 5
+        assert a.fitness == 0.5 and b.fitness == pytest.approx((4 * 0.5 + 0.1) / 5)
