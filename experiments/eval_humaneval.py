@@ -49,9 +49,18 @@ def evaluate(llm, problems: list[dict], sandbox: Sandbox, n: int = 1, ks: tuple[
     jobs = [(program(p, g.text), None) for p, row in zip(problems, gens) for g in row]
     verdicts = iter(sandbox.run_many(jobs))
     per_task = {p["task_id"]: sum(next(verdicts).ok for _ in row) for p, row in zip(problems, gens)}
-    result = {f"pass@{k}": sum(pass_at_k(n, c, k) for c in per_task.values()) / len(per_task)
-              for k in ks if k <= n}
-    return {**result, "problems": len(problems), "n": n, "per_task": per_task}
+    return {**pass_at_ks(per_task, n, ks), "problems": len(problems), "n": n, "per_task": per_task}
+
+
+def pass_at_ks(per_task: dict[str, int], n: int, ks: tuple[int, ...]) -> dict[str, float | list[float]]:
+    """pass@k for each k <= n, with a 95% bootstrap interval over problems."""
+    from evo.heldout import bootstrap_ci
+
+    out: dict[str, float | list[float]] = {}
+    for k in (k for k in ks if k <= n):
+        per = [pass_at_k(n, c, k) for c in per_task.values()]
+        out[f"pass@{k}"], out[f"pass@{k}_ci"] = sum(per) / len(per), list(bootstrap_ci(per))
+    return out
 
 
 def main() -> None:
@@ -66,7 +75,16 @@ def main() -> None:
     ap.add_argument("--temperature", type=float, default=0.8)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None, help="write the result as JSON here")
+    ap.add_argument("--add-ci", metavar="FILE", default=None,
+                    help="add the bootstrap intervals to a result written before they were recorded, and stop")
     args = ap.parse_args()
+    if args.add_ci:
+        res = json.loads(open(args.add_ci).read())
+        res.update(pass_at_ks(res["per_task"], res["n"], tuple(sorted({1, res["n"]}))))
+        with open(args.add_ci, "w") as f:
+            json.dump(res, f, indent=2)
+        print(json.dumps({k: v for k, v in res.items() if k != "per_task"}))
+        return
     from evo.llm import load_generator
 
     llm = load_generator(args.backend, args.model, adapter=args.adapter)

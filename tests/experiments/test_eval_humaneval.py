@@ -31,3 +31,12 @@ def test_canonical_solutions_pass_and_wrong_ones_fail():
         res = he.evaluate(llm, problems, sb, n=2, ks=(1, 2))
     assert res["per_task"] == {p["task_id"]: 1 for p in problems}
     assert res["pass@1"] == pytest.approx(0.5) and res["pass@2"] == 1.0
+
+
+def test_pass_at_k_carries_a_bootstrap_interval_over_problems():
+    r = he.pass_at_ks({"a": 4, "b": 0, "c": 2, "d": 1}, 4, (1, 4, 8))
+    assert set(r) == {"pass@1", "pass@1_ci", "pass@4", "pass@4_ci"}  # k > n is skipped
+    assert r["pass@1"] == pytest.approx(7 / 16) and r["pass@4"] == pytest.approx(0.75)
+    for k in (1, 4):
+        lo, hi = r[f"pass@{k}_ci"]
+        assert lo <= r[f"pass@{k}"] <= hi and lo < hi
