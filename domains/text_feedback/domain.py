@@ -70,12 +70,8 @@ NEGATED_PROMPTS = {
 # Optional (domain_options.filler_judge): one more negated question, on padding. The 1.5B judge
 # scores a text followed by filler that says nothing higher than the text alone
 # (experiments/results/judge_injection_qwen2_5-coder-1_5b.md, attack "padded").
-FILLER_PROMPTS = {
-    "story": "Text: \"{text}\"\nQuestion: Does this text have sentences that add nothing, filler or padding? "
-             "Answer Yes or No.\nAnswer:",
-    "instruction": "Text: \"{text}\"\nQuestion: Does this text have sentences that add nothing, filler or "
-                   "padding? Answer Yes or No.\nAnswer:",
-}
+FILLER_PROMPT = ("Text: \"{text}\"\nQuestion: Does this text have sentences that add nothing, filler or padding? "
+                 "Answer Yes or No.\nAnswer:")  # the same question fits both kinds
 _OPEN_TAG = re.compile(r"<(\w+)>$")
 
 
@@ -115,7 +111,7 @@ class TextFeedbackDomain(Domain):
             raise EvoError(f"text_feedback: judge '{judge}' needs reward_model: PATH")
         prompts = JUDGE_PROMPTS[kind] if judge_prompts is None else list(judge_prompts)
         negated = NEGATED_PROMPTS[kind] if negated_judge_prompts is None else list(negated_judge_prompts)
-        negated = negated + [FILLER_PROMPTS[kind]] if filler_judge else negated
+        negated = negated + [FILLER_PROMPT] if filler_judge else negated
         if not prompts:
             raise EvoError("text_feedback: judge_prompts must not be empty")
         for p in prompts + negated:
