@@ -109,6 +109,9 @@ def main() -> None:
                     help="the judge (an embedded alias or a path); other than the default, results go to judge_injection_<name>")
     ap.add_argument("--filler-judge", action="store_true",
                     help="the domain's filler_judge option: one more negated question, on padding (results get _filler)")
+    ap.add_argument("--length-slope", type=float, default=0.0,
+                    help="the domain's length_slope option: length control, score lost per judge token beyond the "
+                         "seeds' median (experiments/judge_length_bias.py fits it; results get _lc)")
     ap.add_argument("--out", default=None, help="results path without suffix (default: experiments/results/judge_injection[_<model>])")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch CPU threads (1: on a shared, oversubscribed box more threads stall each other)")
@@ -125,7 +128,7 @@ def main() -> None:
     default = args.judge_model == "smollm2-135m"
     rows = []  # (kind, attack, arm, clean score, injected score)
     for kind in KINDS:
-        domain = TextFeedbackDomain(kind=kind, filler_judge=args.filler_judge)
+        domain = TextFeedbackDomain(kind=kind, filler_judge=args.filler_judge, length_slope=args.length_slope)
         clean = [s["text"] for s in domain.seeds()][: args.limit]
         variants = [attacks(t, kind) for t in clean]
         names = list(variants[0])
@@ -156,9 +159,11 @@ def main() -> None:
             "load_average_after": load_average(), "judge": "embedded SmolLM2-135M-Instruct" if default else args.judge_model,
             "clean_texts_per_kind": args.limit, "torch_threads": args.threads, "kinds": list(KINDS), "wall_s": round(time.time() - start, 1),
             "command": "python experiments/judge_injection.py" + (f" --limit {args.limit}" if args.limit != 12 else "")
-            + ("" if default else f" --judge-model {args.judge_model}") + (" --filler-judge" if args.filler_judge else "")}
+            + ("" if default else f" --judge-model {args.judge_model}") + (" --filler-judge" if args.filler_judge else "")
+            + (f" --length-slope {args.length_slope:g}" if args.length_slope else "")}
     name = "judge_injection" if default else "judge_injection_" + Path(args.judge_model).name.replace(".", "_")
-    out = Path(args.out) if args.out else RESULTS / (name + ("_filler" if args.filler_judge else ""))
+    name += ("_filler" if args.filler_judge else "") + ("_lc" if args.length_slope else "")
+    out = Path(args.out) if args.out else RESULTS / name
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps({"meta": meta, "results": table}, indent=1) + "\n")
     out.with_suffix(".md").write_text(render(meta, table, names))

@@ -55,7 +55,7 @@ def texts(per_kind: int, seed: int = 0) -> list[dict]:
     return rows
 
 
-def score_all(model: str, rows: list[dict], filler_judge: bool = False) -> dict:
+def score_all(model: str, rows: list[dict], filler_judge: bool = False, length_slope: float = 0.0) -> dict:
     """Fitness of every seed and variant under ``model`` as text_feedback's judge."""
     from domains.text_feedback import TextFeedbackDomain
     from evo.domain import EvalContext
@@ -65,7 +65,7 @@ def score_all(model: str, rows: list[dict], filler_judge: bool = False) -> dict:
     t0 = time.perf_counter()
     good, bad = [], []
     for kind in ("story", "instruction"):
-        domain = TextFeedbackDomain(kind=kind, filler_judge=filler_judge)
+        domain = TextFeedbackDomain(kind=kind, filler_judge=filler_judge, length_slope=length_slope)
         mine = [r for r in rows if r["kind"] == kind]
         items = [{"text": t} for r in mine for t in [r["good"], *r["bad"]]]
         scores = [s.fitness for s in domain.score(items, EvalContext(generator=llm, sandbox=None))]
@@ -86,12 +86,15 @@ def main() -> None:
     ap.add_argument("--per-kind", type=int, default=12, help="seeds per kind (story, instruction)")
     ap.add_argument("--results", default=None, help="path without suffix (default: results/judge_separation[_filler])")
     ap.add_argument("--filler-judge", action="store_true", help="the domain's filler_judge option (one more negated question)")
+    ap.add_argument("--length-slope", type=float, default=0.0,
+                    help="the domain's length_slope option (length control; results get _lc)")
     args = ap.parse_args()
 
     from machine import cpu_flags, cpu_model, load_average, nproc
     from stats import bootstrap_ci, paired_bootstrap
 
-    args.results = args.results or str(ROOT / "experiments" / "results" / ("judge_separation" + ("_filler" if args.filler_judge else "")))
+    args.results = args.results or str(ROOT / "experiments" / "results" / ("judge_separation" + ("_filler" if args.filler_judge else "")
+                                                                               + ("_lc" if args.length_slope else "")))
     models = args.models.split(",")
     rows = texts(args.per_kind)
     out_json = Path(args.results + ".json")
@@ -102,14 +105,15 @@ def main() -> None:
         if model in saved["scores"]:
             continue
         print(f"{model}: scoring {len(rows) * 4} texts x 4 judge prompts...", flush=True)
-        saved["scores"][model] = {**score_all(model, rows, args.filler_judge), "load": load_average(), "date": date.today().isoformat()}
+        saved["scores"][model] = {**score_all(model, rows, args.filler_judge, args.length_slope), "load": load_average(), "date": date.today().isoformat()}
         out_json.write_text(json.dumps(saved, indent=1))
     sep = {m: separation(saved["scores"][m]["good"], saved["scores"][m]["bad"]) for m in models}
     lines = [
         "# Does a larger judge separate good text from bad? (text_feedback's LLM judge)",
         "",
         f"`python experiments/judge_separation.py --models {args.models} --per-kind {args.per_kind}"
-        + (" --filler-judge`" if args.filler_judge else "`"),
+        + (" --filler-judge" if args.filler_judge else "")
+        + (f" --length-slope {args.length_slope:g}`" if args.length_slope else "`"),
         "",
         f"- date: {date.today().isoformat()}; machine: {nproc()} cores, {cpu_model()}; flags: {cpu_flags()}",
         f"- {len(rows)} seeds ({args.per_kind} stories, {args.per_kind} instructions), 3 bad variants each "

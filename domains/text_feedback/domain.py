@@ -16,7 +16,11 @@ A candidate must not be able to raise its own score by talking to the judge:
 - questions of both polarities are averaged, so a text that primes the judge to
   say "Yes" loses on the negated questions what it gains on the others;
 - ``filler_judge: true`` adds a negated question on padding (filler that says nothing
-  passes the verifier, and the 1.5B judge scores it higher: README, Judge injection).
+  passes the verifier, and the 1.5B judge scores it higher: README, Judge injection);
+- ``length_slope: b`` makes the score length-controlled (as AlpacaEval's length-controlled
+  win rates are): every judge token beyond ``length_reference`` (default: the seeds' median
+  length) costs ``b``, the judge's own measured gain per token of filler
+  (``experiments/judge_length_bias.py``), so padding buys nothing on average.
 """
 
 from __future__ import annotations
@@ -27,7 +31,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from domains.text_feedback.injection import judge_directed
-from domains.text_feedback.judge import RewardModel, fence_text, special_tokens, yes_probability
+from domains.text_feedback.judge import (
+    RewardModel,
+    fence_text,
+    judge_tokenizer,
+    special_tokens,
+    yes_probability,
+)
 from evo.domain import Domain, EvalContext, ParseError, Score, Verification, read_seeds
 from evo.errors import EvoError
 
@@ -73,6 +83,16 @@ NEGATED_PROMPTS = {
 FILLER_PROMPT = ("Text: \"{text}\"\nQuestion: Does this text have sentences that add nothing, filler or padding? "
                  "Answer Yes or No.\nAnswer:")  # the same question fits both kinds
 _OPEN_TAG = re.compile(r"<(\w+)>$")
+# Words as length control counts them, in the text the judge sees: runs of word characters
+# (hyphens, dots or underscores between words do not merge them), and each CJK
+# character alone (those scripts need no spaces, so a run would be a whole sentence).
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+_WORD = re.compile(f"[{_CJK}]|[^\\W_{_CJK}]+")
+
+
+def judged_words(text: str) -> int:
+    """Length of ``text`` in words, as the judge sees it (after :func:`fence_text`)."""
+    return len(_WORD.findall(fence_text(text)))
 
 
 def check_judge_prompt(prompt: str) -> None:
@@ -102,7 +122,8 @@ class TextFeedbackDomain(Domain):
                  negated_judge_prompts: list[str] | None = None, judge: str = "llm",
                  reward_model: str | None = None, reward_question: str | None = None,
                  judge_chat: bool = False, min_words: int = 8, max_words: int = 120,
-                 judge_model: str | None = None, filler_judge: bool = False) -> None:
+                 judge_model: str | None = None, filler_judge: bool = False,
+                 length_slope: float = 0.0, length_reference: int | None = None) -> None:
         if kind not in KINDS:
             raise EvoError(f"text_feedback: kind must be one of {sorted(KINDS)}")
         if judge not in ("llm", "reward_model", "both"):
@@ -118,6 +139,10 @@ class TextFeedbackDomain(Domain):
             check_judge_prompt(p)
         if min_words < 1 or max_words < min_words:
             raise EvoError("text_feedback: need 1 <= min_words <= max_words")
+        if not 0.0 <= length_slope < 1.0:
+            raise EvoError("text_feedback: length_slope must be in [0, 1) (score lost per word)")
+        if length_reference is not None and length_reference < 1:
+            raise EvoError("text_feedback: length_reference must be a positive number of words")
         self.kind, self.seeds_file = kind, Path(seeds_file) if seeds_file else SEEDS_FILE
         self.preamble, self.label = KINDS[kind]
         self.open_prefix = self.label
@@ -134,6 +159,36 @@ class TextFeedbackDomain(Domain):
         # when the generator is fine-tuned on what it rewarded.
         self.judge_model = judge_model
         self._judge_llm: Any = None
+        self.length_slope, self._length_reference = length_slope, length_reference
+        self._seed_lengths: dict[int, int] = {}
+
+    def text_length(self, text: str, tokenizer: Any = None) -> int:
+        """Length as length control counts it, in what the judge reads: tokens of the fenced
+        text under the judge's ``tokenizer``, or :func:`judged_words` without one. Tokens are
+        the unit a writer cannot shrink: glued or unspaced filler is still read token by token."""
+        fenced = fence_text(text)
+        if tokenizer is None:
+            return judged_words(fenced)
+        return len(tokenizer.encode(fenced, add_special_tokens=False))
+
+    def length_reference(self, tokenizer: Any = None) -> int:
+        """Length a text may have before ``length_slope`` applies: the option, else the median
+        seed of this kind in the same unit (the length the domain's own examples set)."""
+        if self._length_reference is not None:
+            return self._length_reference
+        key = id(tokenizer)
+        if key not in self._seed_lengths:
+            lengths = [self.text_length(s["text"], tokenizer) for s in self.seeds()]
+            self._seed_lengths[key] = int(statistics.median(lengths)) if lengths else self.max_words
+        return self._seed_lengths[key]
+
+    def length_penalty(self, text: str, tokenizer: Any = None) -> float:
+        """Score a text loses to length control: ``length_slope`` per unit beyond the reference.
+        Only longer texts pay: the judge's bias runs toward length, and a text below
+        ``min_words`` is already invalid."""
+        if not self.length_slope:
+            return 0.0
+        return self.length_slope * max(0, self.text_length(text, tokenizer) - self.length_reference(tokenizer))
 
     def seeds(self) -> list[dict[str, Any]]:
         items = read_seeds(self.seeds_file, "text_feedback")
@@ -210,8 +265,10 @@ class TextFeedbackDomain(Domain):
         if not items:
             return []
         per_item: list[dict[str, list[float]]] = [{} for _ in items]
+        tokenizer = None  # the judge's, for length control
         if self.judge in ("llm", "both"):
             judge = self.llm_judge(ctx.generator)
+            tokenizer = judge_tokenizer(judge)
             drop = special_tokens(judge)
             fenced = [fence_text(it["text"], drop) for it in items]
             prompts = [p.replace("{text}", t) for t in fenced for p, _ in self._prompts]
@@ -222,12 +279,13 @@ class TextFeedbackDomain(Domain):
                                       for p, (_, good) in zip(probs[i * k:(i + 1) * k], self._prompts)]
         if self.judge in ("reward_model", "both"):
             rewards = self._reward_model()([it["text"] for it in items], self.reward_question)
+            tokenizer = tokenizer or self._reward_model().tokenizer
             for i, r in enumerate(rewards):
                 per_item[i]["reward_model"] = [r]
         out = []
-        for judged in per_item:
+        for item, judged in zip(items, per_item):
             scores = [s for v in judged.values() for s in v]
-            mean = statistics.fmean(scores)
-            out.append(Score(fitness=mean, parts={
-                "quality": mean, "spread": max(scores) - min(scores), **judged}))
+            mean, penalty = statistics.fmean(scores), self.length_penalty(item["text"], tokenizer)
+            out.append(Score(fitness=max(0.0, mean - penalty), parts={
+                "quality": mean, "spread": max(scores) - min(scores), "length_penalty": penalty, **judged}))
         return out

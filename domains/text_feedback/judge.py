@@ -55,9 +55,14 @@ def fence_text(text: str, tokens: Iterable[str] = ()) -> str:
     return " ".join(s.split())
 
 
+def judge_tokenizer(llm: Any) -> Any:
+    """The judge's tokenizer (seen through wrappers), or None for a backend without one."""
+    return getattr(_unwrap(llm), "tokenizer", None)
+
+
 def special_tokens(llm: Any) -> list[str]:
     """Every special or added token of the judge's tokenizer (empty when it has none)."""
-    tokenizer = getattr(_unwrap(llm), "tokenizer", None)
+    tokenizer = judge_tokenizer(llm)
     if tokenizer is None:
         return []
     found = set(getattr(tokenizer, "all_special_tokens", []) or [])

@@ -98,6 +98,9 @@ def test_judge_without_logits_is_a_clear_error():
     ({"negated_judge_prompts": ["{text} {text}"]}, "once"),
     ({"judge_prompts": []}, "empty"),
     ({"min_words": 10, "max_words": 5}, "min_words"),
+    ({"length_slope": -0.01}, "length_slope"),
+    ({"length_slope": 1.5}, "length_slope"),
+    ({"length_reference": 0}, "length_reference"),
 ])
 def test_bad_options(options, message):
     with pytest.raises(EvoError, match=message):
@@ -259,3 +262,84 @@ def test_the_filler_judge_asks_one_more_negated_question():
         [b] = filler.score([{"text": STORY}], EvalContext(judge, sandbox=None))
         assert len(judge.judged) == len(plain._prompts) + len(filler._prompts) == 4 + 5
         assert a.fitness == 0.5 and b.fitness == pytest.approx((4 * 0.5 + 0.1) / 5)
+
+
+class LengthLover(JudgedStandIn):
+    """A judge paid by length, as the 1.5B one is: every word in the fence adds 0.002 to P(Yes)
+    on the positive questions and takes it from P(Yes) on the negated ones."""
+
+    def yes_probability(self, prompts):
+        self.judged += prompts
+        out = []
+        for p in prompts:
+            words = len(p.split('"')[1].split())
+            bonus = min(0.4, 0.002 * words)
+            out.append(0.5 - bonus if "badly" in p or "poorly" in p or "unclear" in p or "confusing" in p
+                       else 0.5 + bonus)
+        return out
+
+
+PAD = " It was a day like many other days, and then the day was over, as days are."
+
+
+def test_length_control_takes_back_what_padding_buys():
+    """With length_slope at the judge's own gain per word, padding a text scores no higher than
+    the text; without it the padded text wins. The penalty is in the score's parts."""
+    judge, ctx = LengthLover(lambda p, j: ""), None
+    ctx = EvalContext(judge, sandbox=None)
+    plain = TextFeedbackDomain(length_reference=10)
+    controlled = TextFeedbackDomain(length_slope=0.002, length_reference=10)
+    padded = STORY + PAD
+    a, b = plain.score([{"text": STORY}, {"text": padded}], ctx)
+    assert b.fitness > a.fitness
+    c, d = controlled.score([{"text": STORY}, {"text": padded}], ctx)
+    assert d.fitness == pytest.approx(c.fitness, abs=1e-9)
+    assert d.parts["length_penalty"] == pytest.approx(0.002 * (len(padded.split()) - 10))
+    assert d.parts["quality"] == pytest.approx(b.fitness) and c.fitness < a.fitness
+
+
+def test_length_control_spares_texts_at_the_seeds_length_and_never_goes_negative():
+    d = TextFeedbackDomain(length_slope=0.5)
+    ref = d.length_reference()
+    assert ref == 34  # the median story seed, in words (a judge without a tokenizer)
+    assert d.length_penalty(" ".join(["word"] * ref)) == 0.0
+    assert d.length_penalty(" ".join(["word"] * (ref - 5))) == 0.0
+    assert d.length_penalty(" ".join(["word"] * (ref + 2))) == pytest.approx(1.0)
+    [s] = d.score([{"text": " ".join(["door"] * (ref + 40))}], EvalContext(JudgedStandIn(lambda p, j: ""), None))
+    assert s.fitness == 0.0
+
+
+class CharTokenizer:
+    """Stands in for a judge's tokenizer: one token per 3 characters, spaces included."""
+
+    def encode(self, text, add_special_tokens=False):
+        return list(range(0, len(text), 3))
+
+
+@pytest.mark.parametrize("join", ["-", ".", "_", "", "\u200b"])
+def test_padding_cannot_hide_its_length_from_length_control(join):
+    """A writer paid by the score would glue its filler together to look short. Without a
+    tokenizer, words are counted as the judge reads them (hyphens, dots and underscores do not
+    merge them, CJK counts per character); with the judge's tokenizer the unit is its tokens,
+    so even unspaced filler costs about what it costs spaced."""
+    d = TextFeedbackDomain(length_slope=0.01, length_reference=5)
+    words = "it was a day like many other days and then it was over".split()
+    if join in "-._" and join:
+        assert d.length_penalty(join.join(words)) == pytest.approx(d.length_penalty(" ".join(words)))
+    assert d.length_penalty("今天是一个很平常的日子什么也没有发生") == pytest.approx(0.01 * (18 - 5))
+    tok = CharTokenizer()
+    spaced, glued = d.text_length(" ".join(words), tok), d.text_length(join.join(words), tok)
+    assert glued >= 0.75 * spaced and d.length_penalty(join.join(words), tok) > 0
+
+
+def test_length_control_counts_the_judges_tokens(monkeypatch):
+    """Scoring with a judge that has a tokenizer charges per judge token beyond the seeds' median
+    in the same unit."""
+    judge = LengthLover(lambda p, j: "")
+    judge.tokenizer = CharTokenizer()
+    d = TextFeedbackDomain(length_slope=0.001)
+    ref = d.length_reference(judge.tokenizer)
+    padded = STORY + PAD * 3
+    [s] = d.score([{"text": padded}], EvalContext(judge, None))
+    assert s.parts["length_penalty"] == pytest.approx(0.001 * (d.text_length(padded, judge.tokenizer) - ref))
+    assert s.parts["length_penalty"] > 0
