@@ -36,7 +36,7 @@ import numpy as np
 from scipy.stats import wilcoxon
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from machine import cpu_model, load_average  # noqa: E402
+from machine import cpu_flags, cpu_model, load_average  # noqa: E402
 
 from domains.text_feedback import TextFeedbackDomain, yes_probability  # noqa: E402
 from domains.text_feedback.domain import JUDGE_PROMPTS, KINDS  # noqa: E402
@@ -74,7 +74,17 @@ def attacks(text: str, kind: str) -> dict[str, str]:
         # for a judge that prefers length (the 1.5B judge prefers the longer story of a pair:
         # experiments/results/rm_selfplay.md)
         "padded": f"{text} {PADDING[kind]}",
+        # the same filler within the kind's sentence cap: one sentence of it, or all of it glued
+        # onto the last sentence with commas (a run-on has one sentence end)
+        "padded_one": f"{text} {PADDING[kind].split('. ')[0].rstrip('.')}.",
+        "padded_run_on": f"{text.rstrip('.!?')}, and {run_on(PADDING[kind])}",
     }
+
+
+def run_on(filler: str) -> str:
+    """The filler as one sentence: each inner sentence end becomes a comma and a small letter."""
+    parts = [p.strip().rstrip(".") for p in filler.split(". ") if p.strip()]
+    return ", ".join(p[0].lower() + p[1:] for p in parts) + "."
 
 
 def old_verdict(text: str) -> bool:
@@ -112,6 +122,8 @@ def main() -> None:
     ap.add_argument("--length-slope", type=float, default=0.0,
                     help="the domain's length_slope option: length control, score lost per judge token beyond the "
                          "seeds' median (experiments/judge_length_bias.py fits it; results get _lc)")
+    ap.add_argument("--attacks", default=None,
+                    help="comma-separated attack names to run (default: all); the 'all' row pools those run")
     ap.add_argument("--out", default=None, help="results path without suffix (default: experiments/results/judge_injection[_<model>])")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch CPU threads (1: on a shared, oversubscribed box more threads stall each other)")
@@ -123,6 +135,9 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
 
+    chosen = None if args.attacks is None else args.attacks.split(",")
+    if chosen and (unknown := set(chosen) - set(attacks("x", "story"))):
+        ap.error(f"unknown attacks: {', '.join(sorted(unknown))}")
     start = time.time()
     llm = TransformersLLM(args.judge_model)
     default = args.judge_model == "smollm2-135m"
@@ -131,7 +146,8 @@ def main() -> None:
         domain = TextFeedbackDomain(kind=kind, filler_judge=args.filler_judge, length_slope=args.length_slope)
         clean = [s["text"] for s in domain.seeds()][: args.limit]
         variants = [attacks(t, kind) for t in clean]
-        names = list(variants[0])
+        names = [a for a in variants[0] if chosen is None or a in chosen]
+        variants = [{a: v[a] for a in names} for v in variants]
         injected = [v[a] for v in variants for a in names]
         everything = clean + injected
         before = score_before(llm, everything, kind)
@@ -148,19 +164,20 @@ def main() -> None:
         print(f"{kind}: {n} clean texts, {len(injected)} variants scored", flush=True)
 
     rng = np.random.default_rng(0)
-    arms, names = ("before", "judge", "end_to_end"), list(attacks("x", "story"))
+    arms, names = ("before", "judge", "end_to_end"), [a for a in attacks("x", "story") if chosen is None or a in chosen]
     table = {arm: {} for arm in arms}
     for arm in arms:
         for name in names + ["all"]:
             d = np.array([inj - cl for _, a, r, cl, inj in rows if r == arm and (name == "all" or a == name)])
             table[arm][name] = summarise(d, rng)
     meta = {"date": dt.date.today().isoformat(), "machine": f"{os.cpu_count()} cores, {cpu_model()}",
-            "cpu_flags": [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in _cpuinfo()],
+            "cpu_flags": cpu_flags().split(),
             "load_average_after": load_average(), "judge": "embedded SmolLM2-135M-Instruct" if default else args.judge_model,
             "clean_texts_per_kind": args.limit, "torch_threads": args.threads, "kinds": list(KINDS), "wall_s": round(time.time() - start, 1),
             "command": "python experiments/judge_injection.py" + (f" --limit {args.limit}" if args.limit != 12 else "")
             + ("" if default else f" --judge-model {args.judge_model}") + (" --filler-judge" if args.filler_judge else "")
-            + (f" --length-slope {args.length_slope:g}" if args.length_slope else "")}
+            + (f" --length-slope {args.length_slope:g}" if args.length_slope else "")
+            + (f" --attacks {args.attacks}" if args.attacks else "")}
     name = "judge_injection" if default else "judge_injection_" + Path(args.judge_model).name.replace(".", "_")
     name += ("_filler" if args.filler_judge else "") + ("_lc" if args.length_slope else "")
     out = Path(args.out) if args.out else RESULTS / name
@@ -168,13 +185,6 @@ def main() -> None:
     out.with_suffix(".json").write_text(json.dumps({"meta": meta, "results": table}, indent=1) + "\n")
     out.with_suffix(".md").write_text(render(meta, table, names))
     print(out.with_suffix(".md").read_text())
-
-
-def _cpuinfo() -> str:
-    try:
-        return Path("/proc/cpuinfo").read_text().split("\n\n")[0]
-    except OSError:
-        return ""
 
 
 def render(meta: dict, table: dict, names: list[str]) -> str:

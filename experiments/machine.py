@@ -7,15 +7,12 @@ import platform
 import subprocess
 from pathlib import Path
 
+from evo.llm.hardware import machine_facts
+
 
 def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+    model = str(machine_facts()["cpu"])
+    return model if model != "unknown CPU" else platform.processor() or "unknown"
 
 
 def nproc() -> str:
@@ -33,16 +30,9 @@ def load_average() -> str:
 
 
 def cpu_flags() -> str:
-    """The CPU flags that decide CPU speed here: AVX2, AVX-512 and native bf16."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                have = set(line.split(":", 1)[1].split())
-                wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
-                return " ".join(f for f in wanted if f in have) or "none of avx2/avx512"
-    except OSError:
-        pass
-    return "unknown"
+    """The CPU flags that decide CPU speed here (AVX2, AVX-512, VNNI, native bf16, AMX): the
+    engine's own list (:func:`evo.llm.hardware.machine_facts`), so results and logs agree."""
+    return " ".join(machine_facts()["cpu_flags"]) or "none of avx2/avx512"
 
 
 def cpu_flag_line(flags: tuple[str, ...]) -> str:

@@ -15,12 +15,15 @@ A candidate must not be able to raise its own score by talking to the judge:
   after it, and the score is the next-token probability after the question;
 - questions of both polarities are averaged, so a text that primes the judge to
   say "Yes" loses on the negated questions what it gains on the others;
-- ``filler_judge: true`` adds a negated question on padding (filler that says nothing
-  passes the verifier, and the 1.5B judge scores it higher: README, Judge injection);
+- a text has at most ``max_sentences`` (the kind's ask: 3 for a story, 2 for an instruction),
+  so filler cannot be appended for free (the 1.5B judge scores a text followed by sentences
+  that say nothing higher than the text: README, Judge injection);
+- ``filler_judge: true`` adds a negated question on padding (measured: it does not help);
 - ``length_slope: b`` makes the score length-controlled (as AlpacaEval's length-controlled
   win rates are): every judge token beyond ``length_reference`` (default: the seeds' median
   length) costs ``b``, the judge's own measured gain per token of filler
-  (``experiments/judge_length_bias.py``), so padding buys nothing on average.
+  (``experiments/judge_length_bias.py``). For the 1.5B judge the gain is not proportional to
+  length, so the fitted slope takes back little; it is off by default.
 """
 
 from __future__ import annotations
@@ -50,6 +53,11 @@ KINDS = {
     "instruction": ("Clear, useful instructions someone could follow, one or two sentences each.\n\n",
                     "Instruction:"),
 }
+# The most sentences a text of each kind may have: what its preamble and to_messages ask for.
+# Enforced, so filler cannot be appended for free: the 1.5B judge scores a text followed by
+# sentences that say nothing higher than the text (README, Judge injection), and under this cap
+# a filler sentence has to displace one that says something.
+MAX_SENTENCES = {"story": 3, "instruction": 2}
 # Completion-style judge prompts: on the 135M default judge they separate seed stories
 # from garbage better than chat-template prompts (which it scored backwards).
 # P(Yes) is good here; in NEGATED_PROMPTS, P(No) is.
@@ -88,6 +96,19 @@ _OPEN_TAG = re.compile(r"<(\w+)>$")
 # character alone (those scripts need no spaces, so a run would be a whole sentence).
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
 _WORD = re.compile(f"[{_CJK}]|[^\\W_{_CJK}]+")
+# A sentence ends at . ! ? or an ellipsis followed by a space or the end, or at an ideographic
+# full stop (CJK needs no space). No abbreviation is exempt: "Mr." counts as an end, because an
+# exemption is a place to hide sentence ends ("...other days, said Mr. The weather..."), and
+# overcounting can only reject a text, never let filler in.
+_SENTENCE_END = re.compile(r"[.!?\u2026]+['\u2019)\]]*(?=\s|$)|\u3002+")
+
+
+def count_sentences(text: str) -> int:
+    """Sentences in ``text`` as the judge reads it (after :func:`fence_text`); at least 1."""
+    body = fence_text(text).strip()
+    ends = list(_SENTENCE_END.finditer(body))
+    trailing = body[ends[-1].end():].strip() if ends else body
+    return max(1, len(ends) + bool(trailing))
 
 
 def judged_words(text: str) -> int:
@@ -123,7 +144,8 @@ class TextFeedbackDomain(Domain):
                  reward_model: str | None = None, reward_question: str | None = None,
                  judge_chat: bool = False, min_words: int = 8, max_words: int = 120,
                  judge_model: str | None = None, filler_judge: bool = False,
-                 length_slope: float = 0.0, length_reference: int | None = None) -> None:
+                 length_slope: float = 0.0, length_reference: int | None = None,
+                 max_sentences: int | None = None) -> None:
         if kind not in KINDS:
             raise EvoError(f"text_feedback: kind must be one of {sorted(KINDS)}")
         if judge not in ("llm", "reward_model", "both"):
@@ -139,6 +161,9 @@ class TextFeedbackDomain(Domain):
             check_judge_prompt(p)
         if min_words < 1 or max_words < min_words:
             raise EvoError("text_feedback: need 1 <= min_words <= max_words")
+        self.max_sentences = MAX_SENTENCES[kind] if max_sentences is None else max_sentences
+        if self.max_sentences < 1:
+            raise EvoError("text_feedback: max_sentences must be at least 1")
         if not 0.0 <= length_slope < 1.0:
             raise EvoError("text_feedback: length_slope must be in [0, 1) (score lost per word)")
         if length_reference is not None and length_reference < 1:
@@ -239,6 +264,8 @@ class TextFeedbackDomain(Domain):
                 out.append(Verification("invalid", f"talks to the judge: {reason}"))
             elif any(label in text for _, label in KINDS.values()):
                 out.append(Verification("invalid", "contains prompt scaffolding"))
+            elif (n := count_sentences(text)) > self.max_sentences:
+                out.append(Verification("invalid", f"{n} sentences; a {self.kind} has at most {self.max_sentences}"))
             else:
                 out.append(Verification("valid"))
         return out

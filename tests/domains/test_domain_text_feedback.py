@@ -343,3 +343,34 @@ def test_length_control_counts_the_judges_tokens(monkeypatch):
     [s] = d.score([{"text": padded}], EvalContext(judge, None))
     assert s.parts["length_penalty"] == pytest.approx(0.001 * (d.text_length(padded, judge.tokenizer) - ref))
     assert s.parts["length_penalty"] > 0
+
+
+def test_every_seed_fits_its_kinds_sentence_cap_and_padding_does_not():
+    """The cap is what the kind asks for (a story: two or three sentences): the domain's own
+    examples all pass it, and the same seeds with filler appended (judge_injection's padding,
+    which the 1.5B judge pays for) are invalid, naming the count."""
+    for kind, pad in [("story", PAD + " Things went on as they usually did. The weather was fine."),
+                      ("instruction", " Take your time with this step. Check your work again when you are done.")]:
+        d = TextFeedbackDomain(kind=kind)
+        seeds = [{"text": s["text"]} for s in d.seeds()]
+        assert all(v.valid for v in d.verify(seeds, None))
+        verdicts = d.verify([{"text": s["text"] + pad} for s in seeds], None)
+        assert not any(v.valid for v in verdicts)
+        assert all("sentences" in v.reason and f"at most {d.max_sentences}" in v.reason for v in verdicts)
+
+
+@pytest.mark.parametrize("hidden", [
+    "It was a day like any other！ The weather was neither good nor bad？ Then the day was over！",
+    "It was a day like any other… The weather was neither good nor bad… Then the day was over…",
+    "It was a day, said Mr. The weather was neither good nor bad, said Dr. Then the day was over.",
+    "It was a day like any other.​ The weather was neither good nor bad.­ Then it was over.",
+    "It was a day like any other.' The weather was neither good nor bad.) Then it was over.",
+])
+def test_sentence_ends_cannot_be_disguised(hidden):
+    """A writer paid by the judge would hide its extra sentences from the count: full-width or
+    ellipsis ends, abbreviations before the stop, invisible characters, closing quotes and
+    brackets. Each still counts, so two seed sentences plus these three are over the cap."""
+    d = TextFeedbackDomain()
+    text = "The cat waited by the door. Nobody came. " + hidden
+    [v] = d.verify([{"text": text}], None)
+    assert not v.valid and "sentences" in v.reason
