@@ -115,6 +115,8 @@ def summarise(deltas: np.ndarray, rng: np.random.Generator, boots: int = 5000) -
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--limit", type=int, default=12, help="clean texts per kind (seeds)")
+    ap.add_argument("--offset", type=int, default=0,
+                    help="skip this many seeds per kind first (--offset 6 --limit 6: seeds 6-11, to choose on one set and check on another)")
     ap.add_argument("--judge-model", default="smollm2-135m",
                     help="the judge (an embedded alias or a path); other than the default, results go to judge_injection_<name>")
     ap.add_argument("--filler-judge", action="store_true",
@@ -142,16 +144,19 @@ def main() -> None:
     llm = TransformersLLM(args.judge_model)
     default = args.judge_model == "smollm2-135m"
     rows = []  # (kind, attack, arm, clean score, injected score)
+    question_rows = []  # (attack, judge question index, clean score, injected score): the judge arm per question
     for kind in KINDS:
         domain = TextFeedbackDomain(kind=kind, filler_judge=args.filler_judge, length_slope=args.length_slope)
-        clean = [s["text"] for s in domain.seeds()][: args.limit]
+        clean = [s["text"] for s in domain.seeds()][args.offset: args.offset + args.limit]
         variants = [attacks(t, kind) for t in clean]
         names = [a for a in variants[0] if chosen is None or a in chosen]
         variants = [{a: v[a] for a in names} for v in variants]
         injected = [v[a] for v in variants for a in names]
         everything = clean + injected
         before = score_before(llm, everything, kind)
-        judged = [s.fitness for s in domain.score([{"text": t} for t in everything], EvalContext(llm, None))]
+        scores = domain.score([{"text": t} for t in everything], EvalContext(llm, None))
+        judged = [s.fitness for s in scores]
+        per_question = [s.parts["llm"] for s in scores]  # each question's score (P(No) on negated ones)
         valid = [v.valid for v in domain.verify([{"text": t} for t in everything], None)]
         old_valid = [old_verdict(t) for t in everything]
         n = len(clean)
@@ -161,6 +166,8 @@ def main() -> None:
                 rows.append((kind, name, "before", before[i] * old_valid[i], before[x] * old_valid[x]))
                 rows.append((kind, name, "judge", judged[i], judged[x]))
                 rows.append((kind, name, "end_to_end", judged[i] * valid[i], judged[x] * valid[x]))
+                for q, (cl, inj) in enumerate(zip(per_question[i], per_question[x])):
+                    question_rows.append((name, q, cl, inj))
         print(f"{kind}: {n} clean texts, {len(injected)} variants scored", flush=True)
 
     rng = np.random.default_rng(0)
@@ -170,11 +177,17 @@ def main() -> None:
         for name in names + ["all"]:
             d = np.array([inj - cl for _, a, r, cl, inj in rows if r == arm and (name == "all" or a == name)])
             table[arm][name] = summarise(d, rng)
+    n_questions = 1 + max(q for _, q, _, _ in question_rows)
+    by_question = {name: [summarise(np.array([inj - cl for a, q2, cl, inj in question_rows if a == name and q2 == q]), rng)
+                          for q in range(n_questions)] for name in names}
+    questions = [("+" if good else "-") + p.split("Question: ")[1].split("?")[0] + "?"
+                 for p, good in TextFeedbackDomain(kind="story", filler_judge=args.filler_judge)._prompts]
     meta = {"date": dt.date.today().isoformat(), "machine": f"{os.cpu_count()} cores, {cpu_model()}",
             "cpu_flags": cpu_flags().split(),
             "load_average_after": load_average(), "judge": "embedded SmolLM2-135M-Instruct" if default else args.judge_model,
             "clean_texts_per_kind": args.limit, "torch_threads": args.threads, "kinds": list(KINDS), "wall_s": round(time.time() - start, 1),
             "command": "python experiments/judge_injection.py" + (f" --limit {args.limit}" if args.limit != 12 else "")
+            + (f" --offset {args.offset}" if args.offset else "")
             + ("" if default else f" --judge-model {args.judge_model}") + (" --filler-judge" if args.filler_judge else "")
             + (f" --length-slope {args.length_slope:g}" if args.length_slope else "")
             + (f" --attacks {args.attacks}" if args.attacks else "")}
@@ -182,8 +195,9 @@ def main() -> None:
     name += ("_filler" if args.filler_judge else "") + ("_lc" if args.length_slope else "")
     out = Path(args.out) if args.out else RESULTS / name
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "results": table}, indent=1) + "\n")
-    out.with_suffix(".md").write_text(render(meta, table, names))
+    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "results": table, "by_question": by_question,
+                                                          "questions": questions}, indent=1) + "\n")
+    out.with_suffix(".md").write_text(render(meta, table, names) + render_questions(by_question, questions))
     print(out.with_suffix(".md").read_text())
 
 
@@ -206,6 +220,19 @@ def render(meta: dict, table: dict, names: list[str]) -> str:
                          f"| {r['share_higher']:.0%} [{r['share_ci'][0]:.0%}, {r['share_ci'][1]:.0%}] | {r['p_greater']:.3g} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def render_questions(by_question: dict, questions: list[str]) -> str:
+    """The judge arm per judge question: which question an attack moves (questions as worded for
+    stories; an instruction's are in the same order; - marks a negated one, scored as P(No))."""
+    lines = ["## judge, per question", "", "mean delta [95% CI] of each question's score, both kinds pooled: "
+             + "; ".join(f"q{i + 1}: {q}" for i, q in enumerate(questions)), "",
+             "| attack | " + " | ".join(f"q{i + 1}" for i in range(len(questions))) + " |",
+             "|---|" + "---|" * len(questions)]
+    for name, rows in by_question.items():
+        lines.append(f"| {name} | " + " | ".join(f"{r['mean_delta']:+.3f} [{r['mean_ci'][0]:+.3f}, {r['mean_ci'][1]:+.3f}]"
+                                                 for r in rows) + " |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

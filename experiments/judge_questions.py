@@ -1,0 +1,165 @@
+"""Which judge questions does filler move? Candidate questions for text_feedback's judge, each
+measured on train seeds for how well it tells a seed from its broken variants and how much
+filler raises it; the question set is chosen here, on train seeds only.
+
+    python experiments/judge_questions.py [--judge-model qwen2.5-coder-1.5b] [--seeds 6:12]
+
+Per candidate question (a P(Yes) question, or a negated one scored as P(No)), over the story
+seeds in ``--seeds``:
+
+- ``padding gain``: the question's score of the seed with filler inside the sentence cap
+  (judge_injection's ``padded_one`` and ``padded_run_on``) minus the seed's, mean with a 95%
+  bootstrap interval over (seed, attack) pairs;
+- ``separation``: the share of the seed's broken variants (judge_separation's shuffled, cut
+  off and repeated) that the question scores below the seed, ties half, mean over seeds.
+
+The chosen set is every candidate whose padding gain's mean is at most zero, when it holds at
+least one question of each polarity (a text priming "Yes" then loses on the negated questions
+what it gains on the others); the table also gives the set's own padding gain and separation
+(its fitness is the mean of its questions). Check it on other seeds:
+``judge_injection.py --offset 0 --limit 6`` and ``judge_separation.py`` with the new prompts.
+Writes ``experiments/results/judge_questions_<model>.{md,json}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import cpu_flags, cpu_model, load_average, nproc  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+TEXT = "Text: \"{text}\"\nQuestion: {q} Answer Yes or No.\nAnswer:"
+READ = "Read this text:\n\n\"{text}\"\n\nQuestion: {q} Answer Yes or No.\nAnswer:"
+# (template, question, True when P(Yes) is good); the first four are the shipped story questions
+CANDIDATES = [
+    (TEXT, "Is this text a well-written short story?", True),
+    (READ, "Is it well written, with a clear beginning and end?", True),
+    (TEXT, "Is this text badly written?", False),
+    (TEXT, "Is this text poorly written, confusing or incomplete?", False),
+    (TEXT, "Is this text poorly written or confusing?", False),
+    (TEXT, "Is this a coherent short story?", True),
+    (TEXT, "Is this an interesting short story?", True),
+    (TEXT, "Does this text ramble?", False),
+    (TEXT, "Is this text boring or repetitive?", False),
+    (TEXT, "Does this text make sense?", True),
+]
+
+
+def attack_texts(seed: str) -> list[str]:
+    from judge_injection import attacks
+
+    a = attacks(seed, "story")
+    return [a["padded_one"], a["padded_run_on"]]
+
+
+def choose(gains: list[float], polarities: list[bool]) -> list[int]:
+    """Indices of the questions filler does not raise on average; empty unless both polarities stay."""
+    keep = [i for i, g in enumerate(gains) if g <= 0.0]
+    return keep if {polarities[i] for i in keep} == {True, False} else []
+
+
+def set_scores(per_question: np.ndarray, chosen: list[int]) -> np.ndarray:
+    """The fitness a question set gives each text: the mean of its questions' scores."""
+    return per_question[:, chosen].mean(axis=1)
+
+
+def separation(seed_scores: np.ndarray, broken_scores: np.ndarray) -> np.ndarray:
+    """Per seed: the share of its broken variants scored below it, ties half."""
+    return ((broken_scores < seed_scores[:, None]) + 0.5 * (broken_scores == seed_scores[:, None])).mean(axis=1)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--judge-model", default="qwen2.5-coder-1.5b")
+    ap.add_argument("--seeds", default="6:12", help="story seeds a:b to choose on (train)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+
+    import random
+
+    import torch
+    from judge_separation import bad_variants
+    from stats import bootstrap_ci
+
+    from domains.text_feedback import TextFeedbackDomain
+    from evo.domain import EvalContext
+    from evo.llm import TransformersLLM
+
+    torch.set_num_threads(args.threads)
+    start = time.time()
+    a, b = (int(x) for x in args.seeds.split(":"))
+    positives = [t.replace("{q}", q) for t, q, good in CANDIDATES if good]
+    negatives = [t.replace("{q}", q) for t, q, good in CANDIDATES if not good]
+    order = [i for i, c in enumerate(CANDIDATES) if c[2]] + [i for i, c in enumerate(CANDIDATES) if not c[2]]
+    domain = TextFeedbackDomain(kind="story", judge_prompts=positives, negated_judge_prompts=negatives)
+    seeds = [s["text"] for s in domain.seeds()][a:b]
+    rng = random.Random(0)
+    groups = [[s, *attack_texts(s), *bad_variants(s, rng)] for s in seeds]
+    llm = TransformersLLM(args.judge_model)
+    scores = domain.score([{"text": t} for g in groups for t in g], EvalContext(llm, None))
+    # per text, per candidate in CANDIDATES order
+    per_q = np.array([[s.parts["llm"][order.index(i)] for i in range(len(CANDIDATES))] for s in scores])
+    per_q = per_q.reshape(len(seeds), 6, len(CANDIDATES))
+    seed_s, padded_s, broken_s = per_q[:, 0], per_q[:, 1:3], per_q[:, 3:6]
+
+    rows = []
+    for i, (_, q, good) in enumerate(CANDIDATES):
+        gain = (padded_s[:, :, i] - seed_s[:, i:i + 1]).ravel()
+        sep = separation(seed_s[:, i], broken_s[:, :, i])
+        rows.append({"question": q, "good_is_yes": good, "padding_gain": float(gain.mean()),
+                     "padding_gain_ci": list(bootstrap_ci(gain.tolist())), "separation": float(sep.mean())})
+    chosen = choose([r["padding_gain"] for r in rows], [r["good_is_yes"] for r in rows])
+    summary = {}
+    for name, idx in [("shipped (first four)", [0, 1, 2, 3]), ("chosen", chosen)]:
+        if not idx:
+            continue
+        fit = per_q[:, :, idx].mean(axis=2)
+        gain = (fit[:, 1:3] - fit[:, :1]).ravel()
+        summary[name] = {"questions": idx, "padding_gain": float(gain.mean()), "padding_gain_ci": list(bootstrap_ci(gain.tolist())),
+                         "separation": float(separation(fit[:, 0], fit[:, 3:6]).mean())}
+    meta = {"date": dt.date.today().isoformat(), "machine": f"{nproc()} cores, {cpu_model()}", "cpu_flags": cpu_flags(),
+            "load_average_after": load_average(), "judge": args.judge_model, "seeds": args.seeds,
+            "wall_s": round(time.time() - start, 1),
+            "command": f"python experiments/judge_questions.py --judge-model {args.judge_model} --seeds {args.seeds}"}
+    out = Path(args.out) if args.out else RESULTS / ("judge_questions_" + Path(args.judge_model).name.replace(".", "_"))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "questions": rows, "sets": summary,
+                                                    "chosen_prompts": [CANDIDATES[i][0].replace("{q}", CANDIDATES[i][1])
+                                                                       for i in chosen]}, indent=1) + "\n")
+    out.with_suffix(".md").write_text(render(meta, rows, summary))
+    print(out.with_suffix(".md").read_text())
+
+
+def render(meta: dict, rows: list[dict], summary: dict) -> str:
+    lines = ["# Judge questions: separation against filler, on train seeds", "", f"`{meta['command']}`", "",
+             f"Date: {meta['date']}. Machine: {meta['machine']}; flags: {meta['cpu_flags']}; load average after: "
+             f"{meta['load_average_after']}. Judge: {meta['judge']}; story seeds {meta['seeds']}; wall {meta['wall_s']} s.", "",
+             "padding gain: the question's score with filler inside the sentence cap minus without (95% bootstrap CI); "
+             "separation: share of a seed's broken variants scored below it (0.5: cannot tell).", "",
+             "| # | question | good answer | padding gain [95% CI] | separation |", "|---|---|---|---|---|"]
+    for i, r in enumerate(rows):
+        ci = r["padding_gain_ci"]
+        lines.append(f"| {i} | {r['question']} | {'Yes' if r['good_is_yes'] else 'No'} | {r['padding_gain']:+.3f} "
+                     f"[{ci[0]:+.3f}, {ci[1]:+.3f}] | {r['separation']:.3f} |")
+    lines += ["", "| question set | questions | padding gain [95% CI] | separation |", "|---|---|---|---|"]
+    for name, s in summary.items():
+        ci = s["padding_gain_ci"]
+        lines.append(f"| {name} | {', '.join(map(str, s['questions']))} | {s['padding_gain']:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}] "
+                     f"| {s['separation']:.3f} |")
+    if "chosen" not in summary:
+        lines += ["", "No set: the questions filler does not raise are all of one polarity (or there are none)."]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
