@@ -126,6 +126,9 @@ def main() -> None:
                          "seeds' median (experiments/judge_length_bias.py fits it; results get _lc)")
     ap.add_argument("--attacks", default=None,
                     help="comma-separated attack names to run (default: all); the 'all' row pools those run")
+    ap.add_argument("--questions", default=None,
+                    help="a judge_questions.py results JSON: its chosen story questions replace the shipped ones")
+    ap.add_argument("--kinds", default=",".join(KINDS), help="comma-separated kinds to run (story, instruction)")
     ap.add_argument("--out", default=None, help="results path without suffix (default: experiments/results/judge_injection[_<model>])")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch CPU threads (1: on a shared, oversubscribed box more threads stall each other)")
@@ -145,8 +148,11 @@ def main() -> None:
     default = args.judge_model == "smollm2-135m"
     rows = []  # (kind, attack, arm, clean score, injected score)
     question_rows = []  # (attack, judge question index, clean score, injected score): the judge arm per question
-    for kind in KINDS:
-        domain = TextFeedbackDomain(kind=kind, filler_judge=args.filler_judge, length_slope=args.length_slope)
+    kinds = args.kinds.split(",")
+    questions = json.loads(Path(args.questions).read_text())["chosen"] if args.questions else {}
+    for kind in kinds:
+        domain = TextFeedbackDomain(kind=kind, filler_judge=args.filler_judge, length_slope=args.length_slope,
+                                    **(questions if kind == "story" else {}))
         clean = [s["text"] for s in domain.seeds()][args.offset: args.offset + args.limit]
         variants = [attacks(t, kind) for t in clean]
         names = [a for a in variants[0] if chosen is None or a in chosen]
@@ -181,16 +187,18 @@ def main() -> None:
     by_question = {name: [summarise(np.array([inj - cl for a, q2, cl, inj in question_rows if a == name and q2 == q]), rng)
                           for q in range(n_questions)] for name in names}
     questions = [("+" if good else "-") + p.split("Question: ")[1].split("?")[0] + "?"
-                 for p, good in TextFeedbackDomain(kind="story", filler_judge=args.filler_judge)._prompts]
+                 for p, good in TextFeedbackDomain(kind="story", filler_judge=args.filler_judge, **questions)._prompts]
     meta = {"date": dt.date.today().isoformat(), "machine": f"{os.cpu_count()} cores, {cpu_model()}",
             "cpu_flags": cpu_flags().split(),
             "load_average_after": load_average(), "judge": "embedded SmolLM2-135M-Instruct" if default else args.judge_model,
-            "clean_texts_per_kind": args.limit, "torch_threads": args.threads, "kinds": list(KINDS), "wall_s": round(time.time() - start, 1),
+            "clean_texts_per_kind": args.limit, "torch_threads": args.threads, "kinds": kinds, "wall_s": round(time.time() - start, 1),
             "command": "python experiments/judge_injection.py" + (f" --limit {args.limit}" if args.limit != 12 else "")
             + (f" --offset {args.offset}" if args.offset else "")
             + ("" if default else f" --judge-model {args.judge_model}") + (" --filler-judge" if args.filler_judge else "")
             + (f" --length-slope {args.length_slope:g}" if args.length_slope else "")
-            + (f" --attacks {args.attacks}" if args.attacks else "")}
+            + (f" --attacks {args.attacks}" if args.attacks else "")
+            + (f" --questions {args.questions}" if args.questions else "")
+            + (f" --kinds {args.kinds}" if kinds != list(KINDS) else "")}
     name = "judge_injection" if default else "judge_injection_" + Path(args.judge_model).name.replace(".", "_")
     name += ("_filler" if args.filler_judge else "") + ("_lc" if args.length_slope else "")
     out = Path(args.out) if args.out else RESULTS / name

@@ -13,10 +13,11 @@ seeds in ``--seeds``:
 - ``separation``: the share of the seed's broken variants (judge_separation's shuffled, cut
   off and repeated) that the question scores below the seed, ties half, mean over seeds.
 
-The chosen set is every candidate whose padding gain's mean is at most zero, when it holds at
-least one question of each polarity (a text priming "Yes" then loses on the negated questions
-what it gains on the others); the table also gives the set's own padding gain and separation
-(its fitness is the mean of its questions). Check it on other seeds:
+The chosen set is every candidate whose padding gain's mean is at most zero, and, where those
+are all of one polarity, the candidate of the other polarity that filler raises least: a set
+keeps both polarities, so a text priming "Yes" loses on the negated questions what it gains on
+the others. The table also gives the set's own padding gain and separation (its fitness is the
+mean of its questions). Check it on other seeds:
 ``judge_injection.py --offset 0 --limit 6`` and ``judge_separation.py`` with the new prompts.
 Writes ``experiments/results/judge_questions_<model>.{md,json}``.
 """
@@ -62,9 +63,16 @@ def attack_texts(seed: str) -> list[str]:
 
 
 def choose(gains: list[float], polarities: list[bool]) -> list[int]:
-    """Indices of the questions filler does not raise on average; empty unless both polarities stay."""
+    """Indices of the questions filler does not raise on average, plus, for a polarity none of
+    those has, the question of that polarity filler raises least (empty if none at all is kept)."""
     keep = [i for i, g in enumerate(gains) if g <= 0.0]
-    return keep if {polarities[i] for i in keep} == {True, False} else []
+    if not keep:
+        return []
+    for polarity in (True, False):
+        others = [i for i in range(len(gains)) if polarities[i] == polarity]
+        if others and not any(polarities[i] == polarity for i in keep):
+            keep.append(min(others, key=lambda i: gains[i]))
+    return sorted(keep)
 
 
 def set_scores(per_question: np.ndarray, chosen: list[int]) -> np.ndarray:
@@ -133,9 +141,13 @@ def main() -> None:
             "command": f"python experiments/judge_questions.py --judge-model {args.judge_model} --seeds {args.seeds}"}
     out = Path(args.out) if args.out else RESULTS / ("judge_questions_" + Path(args.judge_model).name.replace(".", "_"))
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "questions": rows, "sets": summary,
-                                                    "chosen_prompts": [CANDIDATES[i][0].replace("{q}", CANDIDATES[i][1])
-                                                                       for i in chosen]}, indent=1) + "\n")
+    prompt = [t.replace("{q}", q) for t, q, _ in CANDIDATES]
+    out.with_suffix(".json").write_text(json.dumps({
+        "meta": meta, "questions": rows, "sets": summary,
+        # domain_options for the chosen set (judge_injection/judge_separation --questions read it)
+        "chosen": {"judge_prompts": [prompt[i] for i in chosen if CANDIDATES[i][2]],
+                   "negated_judge_prompts": [prompt[i] for i in chosen if not CANDIDATES[i][2]]},
+        "scores": per_q.tolist()}, indent=1) + "\n")
     out.with_suffix(".md").write_text(render(meta, rows, summary))
     print(out.with_suffix(".md").read_text())
 
@@ -157,7 +169,7 @@ def render(meta: dict, rows: list[dict], summary: dict) -> str:
         lines.append(f"| {name} | {', '.join(map(str, s['questions']))} | {s['padding_gain']:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}] "
                      f"| {s['separation']:.3f} |")
     if "chosen" not in summary:
-        lines += ["", "No set: the questions filler does not raise are all of one polarity (or there are none)."]
+        lines += ["", "No set: filler raises every question."]
     return "\n".join(lines) + "\n"
 
 

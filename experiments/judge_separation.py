@@ -45,17 +45,18 @@ def bad_variants(text: str, rng: random.Random) -> list[str]:
     return [" ".join(shuffled), cut, repeated]
 
 
-def texts(per_kind: int, seed: int = 0) -> list[dict]:
+def texts(per_kind: int, seed: int = 0, kinds: tuple[str, ...] = ("story", "instruction")) -> list[dict]:
     from domains.text_feedback import TextFeedbackDomain
 
     rng, rows = random.Random(seed), []
-    for kind in ("story", "instruction"):
+    for kind in kinds:
         for item in TextFeedbackDomain(kind=kind).seeds()[:per_kind]:
             rows.append({"kind": kind, "good": item["text"], "bad": bad_variants(item["text"], rng)})
     return rows
 
 
-def score_all(model: str, rows: list[dict], filler_judge: bool = False, length_slope: float = 0.0) -> dict:
+def score_all(model: str, rows: list[dict], filler_judge: bool = False, length_slope: float = 0.0,
+              questions: dict | None = None) -> dict:
     """Fitness of every seed and variant under ``model`` as text_feedback's judge."""
     from domains.text_feedback import TextFeedbackDomain
     from evo.domain import EvalContext
@@ -65,8 +66,11 @@ def score_all(model: str, rows: list[dict], filler_judge: bool = False, length_s
     t0 = time.perf_counter()
     good, bad = [], []
     for kind in ("story", "instruction"):
-        domain = TextFeedbackDomain(kind=kind, filler_judge=filler_judge, length_slope=length_slope)
+        domain = TextFeedbackDomain(kind=kind, filler_judge=filler_judge, length_slope=length_slope,
+                                    **((questions or {}) if kind == "story" else {}))
         mine = [r for r in rows if r["kind"] == kind]
+        if not mine:
+            continue
         items = [{"text": t} for r in mine for t in [r["good"], *r["bad"]]]
         scores = [s.fitness for s in domain.score(items, EvalContext(generator=llm, sandbox=None))]
         for i in range(len(mine)):
@@ -88,6 +92,9 @@ def main() -> None:
     ap.add_argument("--filler-judge", action="store_true", help="the domain's filler_judge option (one more negated question)")
     ap.add_argument("--length-slope", type=float, default=0.0,
                     help="the domain's length_slope option (length control; results get _lc)")
+    ap.add_argument("--questions", default=None,
+                    help="a judge_questions.py results JSON: its chosen story questions replace the shipped ones")
+    ap.add_argument("--kinds", default="story,instruction")
     args = ap.parse_args()
 
     from machine import cpu_flags, cpu_model, load_average, nproc
@@ -96,7 +103,8 @@ def main() -> None:
     args.results = args.results or str(ROOT / "experiments" / "results" / ("judge_separation" + ("_filler" if args.filler_judge else "")
                                                                                + ("_lc" if args.length_slope else "")))
     models = args.models.split(",")
-    rows = texts(args.per_kind)
+    rows = texts(args.per_kind, kinds=tuple(args.kinds.split(",")))
+    questions = json.loads(Path(args.questions).read_text())["chosen"] if args.questions else None
     out_json = Path(args.results + ".json")
     saved = json.loads(out_json.read_text()) if out_json.is_file() else {}
     if saved.get("texts") != rows:
@@ -105,7 +113,7 @@ def main() -> None:
         if model in saved["scores"]:
             continue
         print(f"{model}: scoring {len(rows) * 4} texts x 4 judge prompts...", flush=True)
-        saved["scores"][model] = {**score_all(model, rows, args.filler_judge, args.length_slope), "load": load_average(), "date": date.today().isoformat()}
+        saved["scores"][model] = {**score_all(model, rows, args.filler_judge, args.length_slope, questions), "load": load_average(), "date": date.today().isoformat()}
         out_json.write_text(json.dumps(saved, indent=1))
     sep = {m: separation(saved["scores"][m]["good"], saved["scores"][m]["bad"]) for m in models}
     lines = [
@@ -113,11 +121,14 @@ def main() -> None:
         "",
         f"`python experiments/judge_separation.py --models {args.models} --per-kind {args.per_kind}"
         + (" --filler-judge" if args.filler_judge else "")
-        + (f" --length-slope {args.length_slope:g}`" if args.length_slope else "`"),
+        + (f" --length-slope {args.length_slope:g}" if args.length_slope else "")
+        + (f" --questions {args.questions}" if args.questions else "")
+        + (f" --kinds {args.kinds}`" if args.kinds != "story,instruction" else "`"),
         "",
         f"- date: {date.today().isoformat()}; machine: {nproc()} cores, {cpu_model()}; flags: {cpu_flags()}",
-        f"- {len(rows)} seeds ({args.per_kind} stories, {args.per_kind} instructions), 3 bad variants each "
-        f"({', '.join(VARIANTS)}); the judge's fitness is the domain's ({4 + args.filler_judge} prompts, both polarities)",
+        f"- {len(rows)} seeds ({args.per_kind} per kind: {args.kinds}), 3 bad variants each "
+        f"({', '.join(VARIANTS)}); the judge's fitness is the domain's "
+        + (f"(the story questions of {args.questions})" if args.questions else f"({4 + args.filler_judge} prompts, both polarities)"),
         "- separation per seed: share of its variants scored below it (0.5 = cannot tell, 1 = always right); "
         "95% bootstrap intervals over seeds",
         "",
