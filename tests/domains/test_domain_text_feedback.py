@@ -210,7 +210,8 @@ def test_real_model_campaign(tmp_path):
         c.close()
     assert s["candidates"] == 3 and all(x.completion for x in cands)
     assert all(x.reason for x in cands if x.verdict != "valid")
-    assert all(0 < x.fitness < 1 and len(x.fitness_parts["llm"]) == 4 for x in seeds)
+    questions = len(cfg.domain_options["judge_prompts"]) + len(cfg.domain_options["negated_judge_prompts"])
+    assert all(0 < x.fitness < 1 and len(x.fitness_parts["llm"]) == questions == 5 for x in seeds)
 
 
 class FooledJudge(JudgedStandIn):
@@ -374,3 +375,16 @@ def test_sentence_ends_cannot_be_disguised(hidden):
     text = "The cat waited by the door. Nobody came. " + hidden
     [v] = d.verify([{"text": text}], None)
     assert not v.valid and "sentences" in v.reason
+
+
+def test_the_configs_story_questions_are_the_ones_judge_questions_chose():
+    """text_feedback_cpu.yaml's judge questions were chosen on train seeds by
+    experiments/judge_questions.py; the config must carry that choice, not a hand edit of it."""
+    import json
+    from pathlib import Path
+
+    cfg = load_config("experiments/configs/text_feedback_cpu.yaml")
+    chosen = json.loads(Path("experiments/results/judge_questions_qwen2_5-coder-1_5b.json").read_text())["chosen"]
+    assert cfg.domain_options["judge_prompts"] == chosen["judge_prompts"]
+    assert cfg.domain_options["negated_judge_prompts"] == chosen["negated_judge_prompts"]
+    assert chosen["judge_prompts"] and chosen["negated_judge_prompts"]  # both polarities
