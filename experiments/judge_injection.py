@@ -127,7 +127,7 @@ def main() -> None:
     ap.add_argument("--attacks", default=None,
                     help="comma-separated attack names to run (default: all); the 'all' row pools those run")
     ap.add_argument("--questions", default=None,
-                    help="a judge_questions.py results JSON: its chosen story questions replace the shipped ones")
+                    help="a judge_questions.py results JSON: its chosen questions replace the built-in ones of its kind")
     ap.add_argument("--kinds", default=",".join(KINDS), help="comma-separated kinds to run (story, instruction)")
     ap.add_argument("--out", default=None, help="results path without suffix (default: experiments/results/judge_injection[_<model>])")
     ap.add_argument("--threads", type=int, default=1,
@@ -149,10 +149,11 @@ def main() -> None:
     rows = []  # (kind, attack, arm, clean score, injected score)
     question_rows = []  # (attack, judge question index, clean score, injected score): the judge arm per question
     kinds = args.kinds.split(",")
-    questions = json.loads(Path(args.questions).read_text())["chosen"] if args.questions else {}
+    picked = json.loads(Path(args.questions).read_text()) if args.questions else {}
+    questions, questions_kind = picked.get("chosen", {}), picked.get("meta", {}).get("kind", "story")
     for kind in kinds:
         domain = TextFeedbackDomain(kind=kind, filler_judge=args.filler_judge, length_slope=args.length_slope,
-                                    **(questions if kind == "story" else {}))
+                                    **(questions if kind == questions_kind else {}))
         clean = [s["text"] for s in domain.seeds()][args.offset: args.offset + args.limit]
         variants = [attacks(t, kind) for t in clean]
         names = [a for a in variants[0] if chosen is None or a in chosen]
@@ -187,7 +188,8 @@ def main() -> None:
     by_question = {name: [summarise(np.array([inj - cl for a, q2, cl, inj in question_rows if a == name and q2 == q]), rng)
                           for q in range(n_questions)] for name in names}
     questions = [("+" if good else "-") + p.split("Question: ")[1].split("?")[0] + "?"
-                 for p, good in TextFeedbackDomain(kind="story", filler_judge=args.filler_judge, **questions)._prompts]
+                 for p, good in TextFeedbackDomain(kind=kinds[0], filler_judge=args.filler_judge,
+                                                  **(questions if kinds[0] == questions_kind else {}))._prompts]
     meta = {"date": dt.date.today().isoformat(), "machine": f"{os.cpu_count()} cores, {cpu_model()}",
             "cpu_flags": cpu_flags().split(),
             "load_average_after": load_average(), "judge": "embedded SmolLM2-135M-Instruct" if default else args.judge_model,

@@ -2,10 +2,10 @@
 measured on train seeds for how well it tells a seed from its broken variants and how much
 filler raises it; the question set is chosen here, on train seeds only.
 
-    python experiments/judge_questions.py [--judge-model qwen2.5-coder-1.5b] [--seeds 6:12]
+    python experiments/judge_questions.py [--judge-model qwen2.5-coder-1.5b] [--kind story] [--seeds 6:12]
 
-Per candidate question (a P(Yes) question, or a negated one scored as P(No)), over the story
-seeds in ``--seeds``:
+Per candidate question (a P(Yes) question, or a negated one scored as P(No)), over the
+seeds of ``--kind`` in ``--seeds``:
 
 - ``padding gain``: the question's score of the seed with filler inside the sentence cap
   (judge_injection's ``padded_one`` and ``padded_run_on``) minus the seed's, mean with a 95%
@@ -40,25 +40,41 @@ from machine import cpu_flags, cpu_model, load_average, nproc  # noqa: E402
 RESULTS = Path(__file__).resolve().parent / "results"
 TEXT = "Text: \"{text}\"\nQuestion: {q} Answer Yes or No.\nAnswer:"
 READ = "Read this text:\n\n\"{text}\"\n\nQuestion: {q} Answer Yes or No.\nAnswer:"
-# (template, question, True when P(Yes) is good); the first four are the shipped story questions
-CANDIDATES = [
-    (TEXT, "Is this text a well-written short story?", True),
-    (READ, "Is it well written, with a clear beginning and end?", True),
-    (TEXT, "Is this text badly written?", False),
-    (TEXT, "Is this text poorly written, confusing or incomplete?", False),
-    (TEXT, "Is this text poorly written or confusing?", False),
-    (TEXT, "Is this a coherent short story?", True),
-    (TEXT, "Is this an interesting short story?", True),
-    (TEXT, "Does this text ramble?", False),
-    (TEXT, "Is this text boring or repetitive?", False),
-    (TEXT, "Does this text make sense?", True),
-]
+# per kind: (template, question, True when P(Yes) is good); the first four are the kind's
+# built-in questions (domains/text_feedback/domain.py), the rest candidates
+CANDIDATES_BY_KIND = {
+    "story": [
+        (TEXT, "Is this text a well-written short story?", True),
+        (READ, "Is it well written, with a clear beginning and end?", True),
+        (TEXT, "Is this text badly written?", False),
+        (TEXT, "Is this text poorly written, confusing or incomplete?", False),
+        (TEXT, "Is this text poorly written or confusing?", False),
+        (TEXT, "Is this a coherent short story?", True),
+        (TEXT, "Is this an interesting short story?", True),
+        (TEXT, "Does this text ramble?", False),
+        (TEXT, "Is this text boring or repetitive?", False),
+        (TEXT, "Does this text make sense?", True),
+    ],
+    "instruction": [
+        (TEXT, "Is this a clear, useful instruction?", True),
+        (READ, "Could a person follow it without more questions?", True),
+        (TEXT, "Is this instruction unclear or useless?", False),
+        (TEXT, "Is this text confusing, wrong or incomplete?", False),
+        (TEXT, "Is this a specific, concrete instruction?", True),
+        (TEXT, "Is this a sensible instruction?", True),
+        (TEXT, "Does this text make sense?", True),
+        (TEXT, "Is this instruction vague?", False),
+        (TEXT, "Does this instruction contain unnecessary words?", False),
+        (TEXT, "Is this text boring or repetitive?", False),
+    ],
+}
+CANDIDATES = CANDIDATES_BY_KIND["story"]
 
 
-def attack_texts(seed: str) -> list[str]:
+def attack_texts(seed: str, kind: str = "story") -> list[str]:
     from judge_injection import attacks
 
-    a = attacks(seed, "story")
+    a = attacks(seed, kind)
     return [a["padded_one"], a["padded_run_on"]]
 
 
@@ -88,7 +104,8 @@ def separation(seed_scores: np.ndarray, broken_scores: np.ndarray) -> np.ndarray
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--judge-model", default="qwen2.5-coder-1.5b")
-    ap.add_argument("--seeds", default="6:12", help="story seeds a:b to choose on (train)")
+    ap.add_argument("--kind", default="story", choices=sorted(CANDIDATES_BY_KIND))
+    ap.add_argument("--seeds", default="6:12", help="seeds a:b of the kind to choose on (train)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
@@ -106,22 +123,23 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     start = time.time()
     a, b = (int(x) for x in args.seeds.split(":"))
-    positives = [t.replace("{q}", q) for t, q, good in CANDIDATES if good]
-    negatives = [t.replace("{q}", q) for t, q, good in CANDIDATES if not good]
-    order = [i for i, c in enumerate(CANDIDATES) if c[2]] + [i for i, c in enumerate(CANDIDATES) if not c[2]]
-    domain = TextFeedbackDomain(kind="story", judge_prompts=positives, negated_judge_prompts=negatives)
+    candidates = CANDIDATES_BY_KIND[args.kind]
+    positives = [t.replace("{q}", q) for t, q, good in candidates if good]
+    negatives = [t.replace("{q}", q) for t, q, good in candidates if not good]
+    order = [i for i, c in enumerate(candidates) if c[2]] + [i for i, c in enumerate(candidates) if not c[2]]
+    domain = TextFeedbackDomain(kind=args.kind, judge_prompts=positives, negated_judge_prompts=negatives)
     seeds = [s["text"] for s in domain.seeds()][a:b]
     rng = random.Random(0)
-    groups = [[s, *attack_texts(s), *bad_variants(s, rng)] for s in seeds]
+    groups = [[s, *attack_texts(s, args.kind), *bad_variants(s, rng)] for s in seeds]
     llm = TransformersLLM(args.judge_model)
     scores = domain.score([{"text": t} for g in groups for t in g], EvalContext(llm, None))
-    # per text, per candidate in CANDIDATES order
-    per_q = np.array([[s.parts["llm"][order.index(i)] for i in range(len(CANDIDATES))] for s in scores])
-    per_q = per_q.reshape(len(seeds), 6, len(CANDIDATES))
+    # per text, per candidate in candidates order
+    per_q = np.array([[s.parts["llm"][order.index(i)] for i in range(len(candidates))] for s in scores])
+    per_q = per_q.reshape(len(seeds), 6, len(candidates))
     seed_s, padded_s, broken_s = per_q[:, 0], per_q[:, 1:3], per_q[:, 3:6]
 
     rows = []
-    for i, (_, q, good) in enumerate(CANDIDATES):
+    for i, (_, q, good) in enumerate(candidates):
         gain = (padded_s[:, :, i] - seed_s[:, i:i + 1]).ravel()
         sep = separation(seed_s[:, i], broken_s[:, :, i])
         rows.append({"question": q, "good_is_yes": good, "padding_gain": float(gain.mean()),
@@ -136,17 +154,19 @@ def main() -> None:
         summary[name] = {"questions": idx, "padding_gain": float(gain.mean()), "padding_gain_ci": list(bootstrap_ci(gain.tolist())),
                          "separation": float(separation(fit[:, 0], fit[:, 3:6]).mean())}
     meta = {"date": dt.date.today().isoformat(), "machine": f"{nproc()} cores, {cpu_model()}", "cpu_flags": cpu_flags(),
-            "load_average_after": load_average(), "judge": args.judge_model, "seeds": args.seeds,
+            "load_average_after": load_average(), "judge": args.judge_model, "seeds": args.seeds, "kind": args.kind,
             "wall_s": round(time.time() - start, 1),
-            "command": f"python experiments/judge_questions.py --judge-model {args.judge_model} --seeds {args.seeds}"}
-    out = Path(args.out) if args.out else RESULTS / ("judge_questions_" + Path(args.judge_model).name.replace(".", "_"))
+            "command": f"python experiments/judge_questions.py --judge-model {args.judge_model} --seeds {args.seeds}"
+                       + (f" --kind {args.kind}" if args.kind != "story" else "")}
+    out = Path(args.out) if args.out else RESULTS / ("judge_questions_" + Path(args.judge_model).name.replace(".", "_")
+                                                            + ("" if args.kind == "story" else f"_{args.kind}"))
     out.parent.mkdir(parents=True, exist_ok=True)
-    prompt = [t.replace("{q}", q) for t, q, _ in CANDIDATES]
+    prompt = [t.replace("{q}", q) for t, q, _ in candidates]
     out.with_suffix(".json").write_text(json.dumps({
         "meta": meta, "questions": rows, "sets": summary,
         # domain_options for the chosen set (judge_injection/judge_separation --questions read it)
-        "chosen": {"judge_prompts": [prompt[i] for i in chosen if CANDIDATES[i][2]],
-                   "negated_judge_prompts": [prompt[i] for i in chosen if not CANDIDATES[i][2]]},
+        "chosen": {"judge_prompts": [prompt[i] for i in chosen if candidates[i][2]],
+                   "negated_judge_prompts": [prompt[i] for i in chosen if not candidates[i][2]]},
         "scores": per_q.tolist()}, indent=1) + "\n")
     out.with_suffix(".md").write_text(render(meta, rows, summary))
     print(out.with_suffix(".md").read_text())
@@ -155,7 +175,8 @@ def main() -> None:
 def render(meta: dict, rows: list[dict], summary: dict) -> str:
     lines = ["# Judge questions: separation against filler, on train seeds", "", f"`{meta['command']}`", "",
              f"Date: {meta['date']}. Machine: {meta['machine']}; flags: {meta['cpu_flags']}; load average after: "
-             f"{meta['load_average_after']}. Judge: {meta['judge']}; story seeds {meta['seeds']}; wall {meta['wall_s']} s.", "",
+             f"{meta['load_average_after']}. Judge: {meta['judge']}; {meta.get('kind', 'story')} seeds {meta['seeds']}; "
+             f"wall {meta['wall_s']} s.", "",
              "padding gain: the question's score with filler inside the sentence cap minus without (95% bootstrap CI); "
              "separation: share of a seed's broken variants scored below it (0.5: cannot tell).", "",
              "| # | question | good answer | padding gain [95% CI] | separation |", "|---|---|---|---|---|"]

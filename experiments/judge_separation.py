@@ -57,7 +57,8 @@ def texts(per_kind: int, seed: int = 0, kinds: tuple[str, ...] = ("story", "inst
 
 def score_all(model: str, rows: list[dict], filler_judge: bool = False, length_slope: float = 0.0,
               questions: dict | None = None) -> dict:
-    """Fitness of every seed and variant under ``model`` as text_feedback's judge."""
+    """Fitness of every seed and variant under ``model`` as text_feedback's judge; ``questions``:
+    kind -> that kind's judge_prompts and negated_judge_prompts, instead of its built-in ones."""
     from domains.text_feedback import TextFeedbackDomain
     from evo.domain import EvalContext
     from evo.llm import TransformersLLM
@@ -67,7 +68,7 @@ def score_all(model: str, rows: list[dict], filler_judge: bool = False, length_s
     good, bad = [], []
     for kind in ("story", "instruction"):
         domain = TextFeedbackDomain(kind=kind, filler_judge=filler_judge, length_slope=length_slope,
-                                    **((questions or {}) if kind == "story" else {}))
+                                    **(questions or {}).get(kind, {}))
         mine = [r for r in rows if r["kind"] == kind]
         if not mine:
             continue
@@ -93,7 +94,7 @@ def main() -> None:
     ap.add_argument("--length-slope", type=float, default=0.0,
                     help="the domain's length_slope option (length control; results get _lc)")
     ap.add_argument("--questions", default=None,
-                    help="a judge_questions.py results JSON: its chosen story questions replace the shipped ones")
+                    help="a judge_questions.py results JSON: its chosen questions replace the built-in ones of its kind")
     ap.add_argument("--kinds", default="story,instruction")
     args = ap.parse_args()
 
@@ -104,7 +105,8 @@ def main() -> None:
                                                                                + ("_lc" if args.length_slope else "")))
     models = args.models.split(",")
     rows = texts(args.per_kind, kinds=tuple(args.kinds.split(",")))
-    questions = json.loads(Path(args.questions).read_text())["chosen"] if args.questions else None
+    chosen = json.loads(Path(args.questions).read_text()) if args.questions else {}
+    questions = {chosen.get("meta", {}).get("kind", "story"): chosen["chosen"]} if chosen else None
     out_json = Path(args.results + ".json")
     saved = json.loads(out_json.read_text()) if out_json.is_file() else {}
     if saved.get("texts") != rows:
@@ -128,7 +130,7 @@ def main() -> None:
         f"- date: {date.today().isoformat()}; machine: {nproc()} cores, {cpu_model()}; flags: {cpu_flags()}",
         f"- {len(rows)} seeds ({args.per_kind} per kind: {args.kinds}), 3 bad variants each "
         f"({', '.join(VARIANTS)}); the judge's fitness is the domain's "
-        + (f"(the story questions of {args.questions})" if args.questions else f"({4 + args.filler_judge} prompts, both polarities)"),
+        + (f"(the chosen questions of {args.questions})" if args.questions else f"({4 + args.filler_judge} prompts, both polarities)"),
         "- separation per seed: share of its variants scored below it (0.5 = cannot tell, 1 = always right); "
         "95% bootstrap intervals over seeds",
         "",

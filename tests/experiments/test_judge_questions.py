@@ -8,11 +8,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "experiments"))
 
-from judge_questions import CANDIDATES, attack_texts, choose, separation, set_scores  # noqa: E402
+from judge_questions import CANDIDATES_BY_KIND, attack_texts, choose, separation, set_scores  # noqa: E402
 
 
 def test_choose_keeps_questions_filler_does_not_raise_and_both_polarities():
@@ -31,12 +32,15 @@ def test_separation_and_set_scores():
     assert np.allclose(set_scores(per_q, [0, 1]), [0.3, 0.7])
 
 
-def test_candidates_start_with_the_shipped_story_questions_and_fence_the_text():
+@pytest.mark.parametrize("kind", ["story", "instruction"])
+def test_candidates_start_with_the_kinds_built_in_questions_and_fence_the_text(kind):
     from domains.text_feedback.domain import JUDGE_PROMPTS, NEGATED_PROMPTS, check_judge_prompt
 
-    shipped = [t.replace("{q}", q) for t, q, _ in CANDIDATES[:4]]
-    assert shipped == JUDGE_PROMPTS["story"] + NEGATED_PROMPTS["story"]
-    for t, q, _ in CANDIDATES:
+    candidates = CANDIDATES_BY_KIND[kind]
+    shipped = [t.replace("{q}", q) for t, q, _ in candidates[:4]]
+    assert shipped == JUDGE_PROMPTS[kind] + NEGATED_PROMPTS[kind]
+    assert len({q for _, q, _ in candidates}) == len(candidates)
+    for t, q, _ in candidates:
         check_judge_prompt(t.replace("{q}", q))
 
 
@@ -47,4 +51,13 @@ def test_the_attacks_are_filler_inside_the_sentence_cap():
     two_sentences = "The cat waited by the door. Nobody came that night."
     texts = attack_texts(two_sentences)
     assert all(t.startswith(two_sentences.rstrip(".")) and len(t) > len(two_sentences) for t in texts)
+    assert all(v.valid for v in d.verify([{"text": t} for t in texts], None))
+
+
+def test_instruction_attacks_fit_the_instruction_cap():
+    from domains.text_feedback import TextFeedbackDomain
+
+    d = TextFeedbackDomain(kind="instruction")
+    one = "Water the plant once a week and keep it out of direct sun."
+    texts = attack_texts(one, "instruction")
     assert all(v.valid for v in d.verify([{"text": t} for t in texts], None))
