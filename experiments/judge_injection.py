@@ -87,6 +87,11 @@ def run_on(filler: str) -> str:
     return ", ".join(p[0].lower() + p[1:] for p in parts) + "."
 
 
+def question_of(prompt: str) -> str:
+    """The question a judge prompt asks: ``Question: Is it good? Answer Yes or No.`` -> ``Is it good?``."""
+    return prompt.split("Question: ")[1].split("?")[0] + "?"
+
+
 def old_verdict(text: str) -> bool:
     return not OLD_INJECTION.search(text) and not any(label in text for _, label in KINDS.values())
 
@@ -148,12 +153,14 @@ def main() -> None:
     default = args.judge_model == "smollm2-135m"
     rows = []  # (kind, attack, arm, clean score, injected score)
     question_rows = []  # (attack, judge question index, clean score, injected score): the judge arm per question
+    labels: list[str] = []  # the first kind's questions, + or - (a negated one, scored as P(No))
     kinds = args.kinds.split(",")
     picked = json.loads(Path(args.questions).read_text()) if args.questions else {}
     questions, questions_kind = picked.get("chosen", {}), picked.get("meta", {}).get("kind", "story")
     for kind in kinds:
         domain = TextFeedbackDomain(kind=kind, filler_judge=args.filler_judge, length_slope=args.length_slope,
                                     **(questions if kind == questions_kind else {}))
+        labels = labels or [("+" if good else "-") + question_of(p) for p, good in domain._prompts]
         clean = [s["text"] for s in domain.seeds()][args.offset: args.offset + args.limit]
         variants = [attacks(t, kind) for t in clean]
         names = [a for a in variants[0] if chosen is None or a in chosen]
@@ -187,9 +194,6 @@ def main() -> None:
     n_questions = 1 + max(q for _, q, _, _ in question_rows)
     by_question = {name: [summarise(np.array([inj - cl for a, q2, cl, inj in question_rows if a == name and q2 == q]), rng)
                           for q in range(n_questions)] for name in names}
-    questions = [("+" if good else "-") + p.split("Question: ")[1].split("?")[0] + "?"
-                 for p, good in TextFeedbackDomain(kind=kinds[0], filler_judge=args.filler_judge,
-                                                  **(questions if kinds[0] == questions_kind else {}))._prompts]
     meta = {"date": dt.date.today().isoformat(), "machine": f"{os.cpu_count()} cores, {cpu_model()}",
             "cpu_flags": cpu_flags().split(),
             "load_average_after": load_average(), "judge": "embedded SmolLM2-135M-Instruct" if default else args.judge_model,
@@ -206,8 +210,8 @@ def main() -> None:
     out = Path(args.out) if args.out else RESULTS / name
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps({"meta": meta, "results": table, "by_question": by_question,
-                                                          "questions": questions}, indent=1) + "\n")
-    out.with_suffix(".md").write_text(render(meta, table, names) + render_questions(by_question, questions))
+                                                          "questions": labels}, indent=1) + "\n")
+    out.with_suffix(".md").write_text(render(meta, table, names) + render_questions(by_question, labels))
     print(out.with_suffix(".md").read_text())
 
 
@@ -234,7 +238,7 @@ def render(meta: dict, table: dict, names: list[str]) -> str:
 
 def render_questions(by_question: dict, questions: list[str]) -> str:
     """The judge arm per judge question: which question an attack moves (questions as worded for
-    stories; an instruction's are in the same order; - marks a negated one, scored as P(No))."""
+    the first kind run; another kind's are in the same order; - marks a negated one, scored as P(No))."""
     lines = ["## judge, per question", "", "mean delta [95% CI] of each question's score, both kinds pooled: "
              + "; ".join(f"q{i + 1}: {q}" for i, q in enumerate(questions)), "",
              "| attack | " + " | ".join(f"q{i + 1}" for i in range(len(questions))) + " |",

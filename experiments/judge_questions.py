@@ -35,45 +35,42 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from judge_injection import attacks, question_of  # noqa: E402
 from machine import cpu_flags, cpu_model, load_average, nproc  # noqa: E402
+
+from domains.text_feedback.domain import JUDGE_PROMPTS, NEGATED_PROMPTS  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TEXT = "Text: \"{text}\"\nQuestion: {q} Answer Yes or No.\nAnswer:"
-READ = "Read this text:\n\n\"{text}\"\n\nQuestion: {q} Answer Yes or No.\nAnswer:"
-# per kind: (template, question, True when P(Yes) is good); the first four are the kind's
-# built-in questions (domains/text_feedback/domain.py), the rest candidates
-CANDIDATES_BY_KIND = {
+# Candidates beside each kind's built-in questions (domains/text_feedback/domain.py, which come
+# first): (question, True when P(Yes) is good), each asked in the TEXT template.
+EXTRA_QUESTIONS = {
     "story": [
-        (TEXT, "Is this text a well-written short story?", True),
-        (READ, "Is it well written, with a clear beginning and end?", True),
-        (TEXT, "Is this text badly written?", False),
-        (TEXT, "Is this text poorly written, confusing or incomplete?", False),
-        (TEXT, "Is this text poorly written or confusing?", False),
-        (TEXT, "Is this a coherent short story?", True),
-        (TEXT, "Is this an interesting short story?", True),
-        (TEXT, "Does this text ramble?", False),
-        (TEXT, "Is this text boring or repetitive?", False),
-        (TEXT, "Does this text make sense?", True),
+        ("Is this text poorly written or confusing?", False),
+        ("Is this a coherent short story?", True),
+        ("Is this an interesting short story?", True),
+        ("Does this text ramble?", False),
+        ("Is this text boring or repetitive?", False),
+        ("Does this text make sense?", True),
     ],
     "instruction": [
-        (TEXT, "Is this a clear, useful instruction?", True),
-        (READ, "Could a person follow it without more questions?", True),
-        (TEXT, "Is this instruction unclear or useless?", False),
-        (TEXT, "Is this text confusing, wrong or incomplete?", False),
-        (TEXT, "Is this a specific, concrete instruction?", True),
-        (TEXT, "Is this a sensible instruction?", True),
-        (TEXT, "Does this text make sense?", True),
-        (TEXT, "Is this instruction vague?", False),
-        (TEXT, "Does this instruction contain unnecessary words?", False),
-        (TEXT, "Is this text boring or repetitive?", False),
+        ("Is this a specific, concrete instruction?", True),
+        ("Is this a sensible instruction?", True),
+        ("Does this text make sense?", True),
+        ("Is this instruction vague?", False),
+        ("Does this instruction contain unnecessary words?", False),
+        ("Is this text boring or repetitive?", False),
     ],
 }
-CANDIDATES = CANDIDATES_BY_KIND["story"]
+
+
+def candidates(kind: str) -> list[tuple[str, bool]]:
+    """(judge prompt, True when P(Yes) is good) for ``kind``: its built-in questions, then the extras."""
+    return ([(p, True) for p in JUDGE_PROMPTS[kind]] + [(p, False) for p in NEGATED_PROMPTS[kind]]
+            + [(TEXT.replace("{q}", q), good) for q, good in EXTRA_QUESTIONS[kind]])
 
 
 def attack_texts(seed: str, kind: str = "story") -> list[str]:
-    from judge_injection import attacks
-
     a = attacks(seed, kind)
     return [a["padded_one"], a["padded_run_on"]]
 
@@ -104,7 +101,7 @@ def separation(seed_scores: np.ndarray, broken_scores: np.ndarray) -> np.ndarray
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--judge-model", default="qwen2.5-coder-1.5b")
-    ap.add_argument("--kind", default="story", choices=sorted(CANDIDATES_BY_KIND))
+    ap.add_argument("--kind", default="story", choices=sorted(EXTRA_QUESTIONS))
     ap.add_argument("--seeds", default="6:12", help="seeds a:b of the kind to choose on (train)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=None)
@@ -123,26 +120,26 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     start = time.time()
     a, b = (int(x) for x in args.seeds.split(":"))
-    candidates = CANDIDATES_BY_KIND[args.kind]
-    positives = [t.replace("{q}", q) for t, q, good in candidates if good]
-    negatives = [t.replace("{q}", q) for t, q, good in candidates if not good]
-    order = [i for i, c in enumerate(candidates) if c[2]] + [i for i, c in enumerate(candidates) if not c[2]]
+    asked = candidates(args.kind)
+    positives = [p for p, good in asked if good]
+    negatives = [p for p, good in asked if not good]
+    order = [i for i, c in enumerate(asked) if c[1]] + [i for i, c in enumerate(asked) if not c[1]]
     domain = TextFeedbackDomain(kind=args.kind, judge_prompts=positives, negated_judge_prompts=negatives)
     seeds = [s["text"] for s in domain.seeds()][a:b]
     rng = random.Random(0)
     groups = [[s, *attack_texts(s, args.kind), *bad_variants(s, rng)] for s in seeds]
     llm = TransformersLLM(args.judge_model)
     scores = domain.score([{"text": t} for g in groups for t in g], EvalContext(llm, None))
-    # per text, per candidate in candidates order
-    per_q = np.array([[s.parts["llm"][order.index(i)] for i in range(len(candidates))] for s in scores])
-    per_q = per_q.reshape(len(seeds), 6, len(candidates))
+    # per text, per candidate in candidates() order
+    per_q = np.array([[s.parts["llm"][order.index(i)] for i in range(len(asked))] for s in scores])
+    per_q = per_q.reshape(len(seeds), 6, len(asked))
     seed_s, padded_s, broken_s = per_q[:, 0], per_q[:, 1:3], per_q[:, 3:6]
 
     rows = []
-    for i, (_, q, good) in enumerate(candidates):
+    for i, (prompt, good) in enumerate(asked):
         gain = (padded_s[:, :, i] - seed_s[:, i:i + 1]).ravel()
         sep = separation(seed_s[:, i], broken_s[:, :, i])
-        rows.append({"question": q, "good_is_yes": good, "padding_gain": float(gain.mean()),
+        rows.append({"question": question_of(prompt), "good_is_yes": good, "padding_gain": float(gain.mean()),
                      "padding_gain_ci": list(bootstrap_ci(gain.tolist())), "separation": float(sep.mean())})
     chosen = choose([r["padding_gain"] for r in rows], [r["good_is_yes"] for r in rows])
     summary = {}
@@ -161,12 +158,11 @@ def main() -> None:
     out = Path(args.out) if args.out else RESULTS / ("judge_questions_" + Path(args.judge_model).name.replace(".", "_")
                                                             + ("" if args.kind == "story" else f"_{args.kind}"))
     out.parent.mkdir(parents=True, exist_ok=True)
-    prompt = [t.replace("{q}", q) for t, q, _ in candidates]
     out.with_suffix(".json").write_text(json.dumps({
         "meta": meta, "questions": rows, "sets": summary,
         # domain_options for the chosen set (judge_injection/judge_separation --questions read it)
-        "chosen": {"judge_prompts": [prompt[i] for i in chosen if candidates[i][2]],
-                   "negated_judge_prompts": [prompt[i] for i in chosen if not candidates[i][2]]},
+        "chosen": {"judge_prompts": [asked[i][0] for i in chosen if asked[i][1]],
+                   "negated_judge_prompts": [asked[i][0] for i in chosen if not asked[i][1]]},
         "scores": per_q.tolist()}, indent=1) + "\n")
     out.with_suffix(".md").write_text(render(meta, rows, summary))
     print(out.with_suffix(".md").read_text())

@@ -191,10 +191,9 @@ class TextFeedbackDomain(Domain):
         """Length as length control counts it, in what the judge reads: tokens of the fenced
         text under the judge's ``tokenizer``, or :func:`judged_words` without one. Tokens are
         the unit a writer cannot shrink: glued or unspaced filler is still read token by token."""
-        fenced = fence_text(text)
         if tokenizer is None:
-            return judged_words(fenced)
-        return len(tokenizer.encode(fenced, add_special_tokens=False))
+            return judged_words(text)
+        return len(tokenizer.encode(fence_text(text), add_special_tokens=False))
 
     def length_reference(self, tokenizer: Any = None) -> int:
         """Length a text may have before ``length_slope`` applies: the option, else the median

@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "experiments"))
 
-from judge_questions import CANDIDATES_BY_KIND, attack_texts, choose, separation, set_scores  # noqa: E402
+from judge_questions import attack_texts, candidates, choose, separation, set_scores  # noqa: E402
 
 
 def test_choose_keeps_questions_filler_does_not_raise_and_both_polarities():
@@ -36,12 +36,12 @@ def test_separation_and_set_scores():
 def test_candidates_start_with_the_kinds_built_in_questions_and_fence_the_text(kind):
     from domains.text_feedback.domain import JUDGE_PROMPTS, NEGATED_PROMPTS, check_judge_prompt
 
-    candidates = CANDIDATES_BY_KIND[kind]
-    shipped = [t.replace("{q}", q) for t, q, _ in candidates[:4]]
+    asked = candidates(kind)
+    shipped = [p for p, _ in asked[:4]]
     assert shipped == JUDGE_PROMPTS[kind] + NEGATED_PROMPTS[kind]
-    assert len({q for _, q, _ in candidates}) == len(candidates)
-    for t, q, _ in candidates:
-        check_judge_prompt(t.replace("{q}", q))
+    assert len({p for p, _ in asked}) == len(asked)
+    for p, _ in asked:
+        check_judge_prompt(p)
 
 
 def test_the_attacks_are_filler_inside_the_sentence_cap():
