@@ -76,6 +76,11 @@ CREATE TABLE IF NOT EXISTS rescores (
 """
 
 
+# Written into a candidate's reason when its own solution failed and a fresh solve attempt
+# became its solution (Campaign's resolve step); what follows it is why its own failed.
+RESOLVED_MARK = "(own version:"
+
+
 @dataclass
 class Candidate:
     """One row of the store: what was asked, what came back, and what it was worth."""
@@ -110,6 +115,11 @@ class Candidate:
     search_value: float | None = None
 
     _JSON = ("parents", "item", "fitness_parts", "measures", "timings")
+
+    @property
+    def resolved(self) -> bool:
+        """Its solution is a fresh solve attempt's, not its author's (see RESOLVED_MARK)."""
+        return RESOLVED_MARK in (self.reason or "")
 
     def to_row(self) -> dict[str, Any]:
         row = asdict(self)

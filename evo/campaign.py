@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from archives import Archive, CampaignStore, Candidate, Measures, rebuild_archive
+from archives.store import RESOLVED_MARK
 from evo.config import CampaignConfig, same_campaign, validate_config
 from evo.descriptor import Embedder
 from evo.domain import EvalContext, ParseError, get_domain
@@ -289,7 +290,7 @@ class Campaign:
             if fix is not None:  # the reason keeps why the candidate's own version failed
                 item, v = fix
                 c.item, c.verdict, resolved = item, v.verdict, resolved + 1
-                c.reason = f"{v.reason or 'resolved by a fresh attempt'} (own version: {c.reason})"
+                c.reason = f"{v.reason or 'resolved by a fresh attempt'} {RESOLVED_MARK} {c.reason})"
         valid = [c for c in pending if c.verdict == "valid"]
         for c, s in zip(valid, self.domain.score([c.item for c in valid], ctx)):
             c.fitness, c.fitness_parts = float(s.fitness), s.parts

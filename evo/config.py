@@ -153,6 +153,12 @@ class FinetuneConfig(_Strict):
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"
     max_length: int = Field(384, gt=16)  # tokens per example (prompt + completion)
     max_examples: int | None = Field(None, gt=0)  # cap on archive examples per round
+    # only elites whose fitness is above this are trained on (None: all). P3's fitness is 0
+    # for a puzzle no solve attempt solved: it has shown no difficulty (AZR pays nothing for it)
+    fitness_above: float | None = None
+    # leave out elites whose solution is a fresh solve attempt (their author's own failed):
+    # the solver's answer, in the solver's style, not a puzzle and its solution written together
+    own_solutions_only: bool = False
     seed_share: float = Field(0.1, ge=0, lt=1)  # share of real seed examples in every round's mix
     accumulate: bool = True  # keep earlier rounds' examples (anti-collapse anchor)
     kl_coef: float = Field(0.0, ge=0)  # KL(tuned || frozen base) on the training batches; 0 = off

@@ -13,6 +13,9 @@ Arms, each one fine-tune round from the same base and the same archive (a base c
   3. ``elites``: the archive's evolved elites + seed examples filling up to the same count;
   4. ``best_of_n``: as many valid best-of-N samples (plain sampling from seeds, the first
      valid new item of N per prompt) as arm 3 has elite examples + the same seed examples.
+  3b. ``elites_own``: arm 3 with the elites its data diagnosis (self_improve_data.py) points
+     at left out: those no solve attempt solved (fitness 0) and those whose solution is a
+     fresh solve attempt's (``own_solutions_only``); seed examples fill up to the same count.
 Then rounds 2..``rounds`` of arm 3, anchors on (accumulation, seed share, KL to the base)
 and off (the current elites alone), each round followed by an evolution phase.
 
@@ -451,7 +454,8 @@ class Experiment:
     # -- the steps --------------------------------------------------------------------------
     def steps(self) -> list[tuple[str, Any]]:
         s = [("campaign:base", self.step_base), ("arm:base", self.step_arm_base), ("arm:elites", self.step_elites),
-             ("arm:best_of_n", self.step_best_of_n), ("arm:seeds", self.step_seeds)]
+             ("arm:best_of_n", self.step_best_of_n), ("arm:seeds", self.step_seeds),
+             ("arm:elites_own", self.step_elites_own)]
         for v in ("on", "off"):
             for r in range(2, self.p["rounds"] + 1):
                 s.append((f"round:{v}:{r}", lambda v=v, r=r: self.step_round(v, r)))
@@ -478,16 +482,22 @@ class Experiment:
     def step_arm_base(self) -> dict[str, Any]:
         return {"round": 0, **self.measured("arm:base", "arm-base", "s0")}
 
-    def step_elites(self) -> dict[str, Any]:
+    def step_elites(self, filters: dict[str, Any] | None = None, step: str = "arm:elites",
+                    arm_dir: str = "arm-elites", after: str | None = "elites@1") -> dict[str, Any]:
         def build(c: Campaign):
             n = self.budget(c)
-            elites = archive_examples(c.store, c.archive, c.domain, c.config.finetune, 1, self.seed, self.count)
+            cfg = c.config.finetune.model_copy(update=filters or {})
+            elites = archive_examples(c.store, c.archive, c.domain, cfg, 1, self.seed, self.count)
             elites = elites[: n - max(1, int(np.ceil(self.p["seed_share"] * n)))]  # a seed share stays
             data = elites + self.seed_examples(c, n - len(elites))
             return data, "archive", anchors(self.p, on=True, round1=True), {
-                "data": {"elite_examples": len(elites), "seed_examples": n - len(elites)}}
+                "data": {"elite_examples": len(elites), "seed_examples": n - len(elites), **(filters or {})}}
 
-        return self.trained("arm:elites", "arm-elites", "s0", build, after="elites@1")
+        return self.trained(step, arm_dir, "s0", build, after=after)
+
+    def step_elites_own(self) -> dict[str, Any]:
+        return self.step_elites({"fitness_above": 0.0, "own_solutions_only": True}, "arm:elites_own",
+                                "arm-elites_own", after=None)
 
     def step_best_of_n(self) -> dict[str, Any]:
         n_elite_ex = self.res["steps"]["arm:elites"]["data"]["elite_examples"]

@@ -64,10 +64,14 @@ def current_adapter(directory: str | Path) -> tuple[str, int] | None:
 def archive_examples(store: CampaignStore, archive: Archive, domain: Domain, cfg: FinetuneConfig,
                      round_n: int, seed: int = 0, count: CountTokens = _approx_tokens) -> list[Example]:
     """The current elites (seeds excluded: they enter through the seed anchor) as examples;
-    at most ``cfg.max_examples`` elites, drawn with a seeded RNG."""
-    ids = sorted(e["candidate_id"] for e in archive.elites())
+    those not above ``cfg.fitness_above`` (the archive's current fitness) and, with
+    ``cfg.own_solutions_only``, those solved by a fresh attempt instead of their author are
+    left out; at most ``cfg.max_examples`` elites, drawn with a seeded RNG."""
+    fitness = {e["candidate_id"]: e["fitness"] for e in archive.elites()}
+    ids = sorted(i for i, f in fitness.items() if cfg.fitness_above is None or f > cfg.fitness_above)
     cands = store.get(ids)
-    items = [(i, cands[i].item) for i in ids if not cands[i].is_seed and cands[i].item]
+    items = [(i, cands[i].item) for i in ids if not cands[i].is_seed and cands[i].item
+             and not (cfg.own_solutions_only and cands[i].resolved)]
     rng = np.random.default_rng([seed, round_n, 1])
     if cfg.max_examples is not None and len(items) > cfg.max_examples:
         items = [items[i] for i in sorted(rng.choice(len(items), cfg.max_examples, replace=False))]

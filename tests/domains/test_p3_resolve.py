@@ -57,3 +57,27 @@ def test_seeds_max_chars_keeps_only_short_seeds():
     short = P3Domain(seeds_max_chars=150).seeds()
     assert 0 < len(short) < len(P3Domain().seeds())
     assert all(len(s["f"]) + len(s["g"]) <= 150 for s in short)
+
+
+def test_a_campaign_marks_the_candidates_it_resolved(tmp_path):
+    """The store tells a resolved candidate (its solution is a solve attempt's) from one whose
+    author's own solution held: fine-tuning can leave the former out (own_solutions_only)."""
+    from evo.campaign import Campaign
+    from evo.config import CampaignConfig
+
+    def stand_in(prompt: str, j: int) -> str:
+        if prompt.endswith("def g("):
+            return solver_stand_in(prompt, 1)
+        return WRONG_G[len("def f("):] if j % 2 else "y: int, b=41):\n    return y == b + 1\ndef g(b=41):\n    return b + 1"
+
+    config = CampaignConfig(name="resolved", iterations=1, prompts_per_iteration=2, samples_per_prompt=2,
+                            max_seeds=4, domain_options={"solve_attempts": 2}, archive={"dims": [4, 4]})
+    campaign = Campaign(config, tmp_path / "run", generator=ScriptedStandInLLM(stand_in))
+    try:
+        campaign.run()
+        valid = [c for c in campaign.store.candidates("verdict = 'valid' AND is_seed = 0")]
+    finally:
+        campaign.close()
+    by_f = {("a * 3" in c.item["f"]): c for c in valid}
+    assert by_f[True].resolved and "own version" in by_f[True].reason and "a * 3" in by_f[True].item["g"]
+    assert not by_f[False].resolved

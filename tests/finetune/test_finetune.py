@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from archives import Archive, CampaignStore, Measures, rebuild_archive
+from archives.store import RESOLVED_MARK
 from domains.p3 import P3Domain
 from domains.p3.heldout import DEFAULT_DATA, load_puzzles
 from evo.campaign import MEASURES_FILE, Campaign
@@ -73,6 +74,32 @@ def test_examples_from_elites_match_the_generation_format(small_campaign):
         else:  # solve: the scorer's prompt, the verified g as the answer
             assert e.prompt.endswith("def g(") and "\nassert f(g())" in e.completion
 
+
+
+def test_elite_filters_leave_out_low_fitness_and_resolved_elites(small_campaign, tmp_path):
+    """``fitness_above`` keeps out elites not above it (the archive's fitness), and
+    ``own_solutions_only`` those whose solution came from a fresh solve attempt."""
+    run = _copy(small_campaign, tmp_path / "run")
+    store, _, archive = _open(run)
+    try:
+        dom = get_domain("p3")
+        seeds = {c.id for c in store.candidates("is_seed = 1")}
+        evolved = sorted((e["fitness"], e["candidate_id"]) for e in archive.elites() if e["candidate_id"] not in seeds)
+        assert len(evolved) >= 3
+        all_ids = {e.candidate_id for e in archive_examples(store, archive, dom, FinetuneConfig(), round_n=1)}
+        assert all_ids == {i for _, i in evolved}
+        cut = evolved[len(evolved) // 2][0]
+        kept = {e.candidate_id for e in archive_examples(store, archive, dom, FinetuneConfig(fitness_above=cut), 1)}
+        assert kept == {i for f, i in evolved if f > cut} and kept != all_ids
+        resolved = evolved[-1][1]
+        store.db.execute("UPDATE candidates SET reason = ? WHERE id = ?",
+                         (f"resolved by a fresh attempt {RESOLVED_MARK} f(g()) is False)", resolved))
+        assert store.get([resolved])[resolved].resolved
+        own = {e.candidate_id for e in archive_examples(store, archive, dom,
+                                                        FinetuneConfig(own_solutions_only=True), 1)}
+        assert own == all_ids - {resolved}
+    finally:
+        store.close()
 
 @pytest.mark.parametrize("share", [0.1, 0.25, 0.5])
 def test_seed_anchor_share_is_as_configured(share):
