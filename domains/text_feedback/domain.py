@@ -185,7 +185,9 @@ class TextFeedbackDomain(Domain):
         self.judge_model = judge_model
         self._judge_llm: Any = None
         self.length_slope, self._length_reference = length_slope, length_reference
-        self._seed_lengths: dict[int, int] = {}
+        # id(tokenizer) -> (tokenizer, median seed length): the tokenizer is held so that its id
+        # cannot be reused by another tokenizer while the entry lives
+        self._seed_lengths: dict[int, tuple[Any, int]] = {}
 
     def text_length(self, text: str, tokenizer: Any = None) -> int:
         """Length as length control counts it, in what the judge reads: tokens of the fenced
@@ -203,8 +205,8 @@ class TextFeedbackDomain(Domain):
         key = id(tokenizer)
         if key not in self._seed_lengths:
             lengths = [self.text_length(s["text"], tokenizer) for s in self.seeds()]
-            self._seed_lengths[key] = int(statistics.median(lengths)) if lengths else self.max_words
-        return self._seed_lengths[key]
+            self._seed_lengths[key] = (tokenizer, int(statistics.median(lengths)) if lengths else self.max_words)
+        return self._seed_lengths[key][1]
 
     def length_penalty(self, text: str, tokenizer: Any = None) -> float:
         """Score a text loses to length control: ``length_slope`` per unit beyond the reference.

@@ -1,6 +1,8 @@
 """The text_feedback domain: parser and verifier on good, bad and hostile texts, the
 judges (yes/no probability, reward model), averaging, and short campaigns."""
 
+import statistics
+
 import pytest
 
 from domains.text_feedback import TextFeedbackDomain, yes_probability
@@ -331,6 +333,23 @@ def test_padding_cannot_hide_its_length_from_length_control(join):
     tok = CharTokenizer()
     spaced, glued = d.text_length(" ".join(words), tok), d.text_length(join.join(words), tok)
     assert glued >= 0.75 * spaced and d.length_penalty(join.join(words), tok) > 0
+
+
+class WordTokenizer:
+    """One token per word: a different unit from CharTokenizer's."""
+
+    def encode(self, text, add_special_tokens=False):
+        return text.split()
+
+
+def test_each_tokenizer_gets_its_own_length_reference_even_after_another_is_freed():
+    """The reference is cached per tokenizer; a freed tokenizer's id must not hand its
+    reference to the next one (CPython reuses ids of freed objects)."""
+    d = TextFeedbackDomain(length_slope=0.001)
+    chars = d.length_reference(CharTokenizer())  # the tokenizer is freed after this line
+    words = d.length_reference(WordTokenizer())
+    assert chars > words == d.length_reference(WordTokenizer())
+    assert words == int(statistics.median(len(s["text"].split()) for s in d.seeds()))
 
 
 def test_length_control_counts_the_judges_tokens(monkeypatch):
