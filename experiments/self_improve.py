@@ -143,8 +143,9 @@ class Experiment:
     """The steps, their shared pieces (base model, embedder, puzzles) and the results file."""
 
     def __init__(self, size: str, work: Path, results: Path, seed: int = 0, prompt_style: str = "completion",
-                 overrides: dict[str, Any] | None = None) -> None:
+                 overrides: dict[str, Any] | None = None, lora_serving: str = "request") -> None:
         self.size, self.work, self.seed, self.style = size, work, seed, prompt_style
+        self.lora_serving = lora_serving  # how vLLM serves an arm's adapter; not in the plan (same function)
         self.p = {**SIZES[size], **(overrides or {})}
         self.cfg = make_config(self.p, seed)
         self.json_path, self.md_path = results / f"self_improve_{size}.json", results / f"self_improve_{size}.md"
@@ -181,7 +182,8 @@ class Experiment:
             g = self.cfg.generator
             # vLLM: one engine for every arm, LoRA enabled from the start so adapters swap in
             # without a restart (the base arm runs on the same LoRA-enabled engine: same speed)
-            lora = {"lora_rank": self.cfg.finetune.lora_r} if g.backend == "vllm" else {}
+            lora = ({"lora_rank": self.cfg.finetune.lora_r, "lora_serving": self.lora_serving}
+                    if g.backend == "vllm" else {})
             self._llm = load_generator(g.backend, g.model, batch_size=g.batch_size, device=g.device, **lora)
         return self._llm
 
@@ -322,6 +324,8 @@ class Experiment:
         r = evaluate(c.generator.llm, bench, c.sandbox, n=self.p["n"], ks=self.p["ks"], seed=self.seed,
                      progress=self.progress_file(step))
         r["ids"] = bench.ids
+        if getattr(c.generator.llm, "adapter", None):
+            r["lora_serving"] = self.lora_serving  # recorded: request and merge round differently
         return r
 
     def phase(self, c: Campaign) -> dict[str, Any]:
@@ -584,6 +588,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--prompt-style", default="completion", choices=list(PROMPT_STYLES))
     ap.add_argument("--backend", choices=["transformers", "ctranslate2", "vllm"], help="generation engine (default: the size's)")
     ap.add_argument("--budget-s", type=float, default=None, help="start no new step after this many seconds")
+    ap.add_argument("--lora-serving", choices=["request", "merge"], default="request",
+                    help="vLLM: serve a trained arm as a LoRA request, or merged into a copy of the weights "
+                         "(~3.5x faster generation on CPU; recorded per held-out step)")
     ap.add_argument("--fresh", action="store_true", help="discard finished steps and start over")
     a = ap.parse_args(argv)
     work = Path(a.work or cache_dir() / "runs" / f"self_improve_{a.size}")
@@ -593,7 +600,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(results / f"self_improve_{a.size}.state", ignore_errors=True)
         (results / f"self_improve_{a.size}.json").unlink(missing_ok=True)
     work.mkdir(parents=True, exist_ok=True)
-    exp = Experiment(a.size, work, results, a.seed, a.prompt_style, {"backend": a.backend} if a.backend else None)
+    exp = Experiment(a.size, work, results, a.seed, a.prompt_style, {"backend": a.backend} if a.backend else None,
+                     a.lora_serving)
     done = exp.run(time.time() + a.budget_s if a.budget_s is not None else None)
     print(("finished: " if done else "unfinished, run again to resume: ") + str(exp.md_path), flush=True)
     return 0 if done else 3

@@ -73,7 +73,8 @@ def write_report(res: dict[str, Any], path: Path) -> None:
         cells = " | ".join(_ci(h, k) for k in ks) if h else " | ".join("-" for _ in ks)
         phase = (f"{ph['valid_rate']:.1%} ({ph['valid']}/{ph['samples']}) | {ph['qd_per_1000']:.1f}" if ph
                  else "- | -")
-        lines.append(f"| {label} | {_train(v)} | {cells} | {phase} |")
+        served = " (merged adapter)" if h and h.get("lora_serving") == "merge" else ""
+        lines.append(f"| {label}{served} | {_train(v)} | {cells} | {phase} |")
     pairs = list(PAIRS) + [(f"round:on:{r}", f"round:off:{r}") for r in range(2, p["rounds"] + 1)]
     comp = []
     for a, b in pairs:

@@ -14,7 +14,6 @@ instead of running until the batch's longest row is done.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 from evo.errors import EvoError
 from evo.llm.base import Generation, SamplingParams, truncate_at_stop
 from evo.llm.embedded import cache_dir, resolve_model_path
+from evo.llm.merge import adapter_hash, merge_adapter
 
 # generator.dtype -> CTranslate2 compute type ("auto": int8 weights, float32 activations
 # on CPU; int8 weights with float16 activations on CUDA)
@@ -39,25 +39,6 @@ def compute_type(dtype: str, device: str) -> str:
         raise EvoError(f"unknown dtype '{dtype}' (choose auto, float32, bfloat16 or float16)") from None
 
 
-def _adapter_hash(adapter: str) -> str:
-    h = hashlib.sha256()
-    for f in sorted(Path(adapter).glob("adapter_*")):
-        h.update(f.name.encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()[:16]
-
-
-def _merged_model(path: str, adapter: str, out: Path) -> None:
-    """Saves ``path`` with ``adapter`` merged into its weights (a plain HF folder)."""
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    model = AutoModelForCausalLM.from_pretrained(path)
-    model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
-    model.save_pretrained(out)
-    AutoTokenizer.from_pretrained(path).save_pretrained(out)
-
-
 def converted_model(model: str, adapter: str | None = None, quantization: str = "int8") -> str:
     """The CTranslate2 folder of ``model`` (+ merged ``adapter``) with weights stored as
     ``quantization`` (the compute type: loading then costs no re-quantisation), converted once.
@@ -69,7 +50,7 @@ def converted_model(model: str, adapter: str | None = None, quantization: str = 
     if adapter:
         if not (Path(adapter) / "adapter_config.json").is_file():
             raise EvoError(f"adapter folder '{adapter}' has no adapter_config.json")
-        key += f"-lora-{_adapter_hash(adapter)}"
+        key += f"-lora-{adapter_hash(adapter)}"
     out = cache_dir() / "ct2" / f"{key}-{quantization}-v{CONVERTER_VERSION}"
     if (out / "model.bin").is_file():
         return str(out)
@@ -80,7 +61,7 @@ def converted_model(model: str, adapter: str | None = None, quantization: str = 
         src = path
         if adapter:
             src = str(tmp) + "-merged"
-            _merged_model(path, adapter, Path(src))
+            merge_adapter(path, adapter, Path(src))
         TransformersConverter(src, copy_files=["tokenizer.json", "tokenizer_config.json"],
                               load_as_float16=False).convert(str(tmp), quantization=quantization)
         try:

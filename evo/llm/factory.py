@@ -85,6 +85,7 @@ def generator_options(g: GeneratorConfig, finetune: FinetuneConfig | None = None
         options.update({k: getattr(g, k) for k in SERVER_OPTIONS})
     if backend == "vllm":
         tunes = finetune is not None and finetune.every > 0
-        options.update(engine=dict(g.engine), lora_rank=finetune.lora_r if tunes else None, sleep_mode=tunes)
+        options.update(engine=dict(g.engine), lora_rank=finetune.lora_r if tunes else None, sleep_mode=tunes,
+                       lora_serving=g.lora_serving)
     return options
 

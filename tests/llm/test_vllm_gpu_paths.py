@@ -103,6 +103,37 @@ def test_resume_with_an_adapter_sizes_lora_to_it(gpu_vllm, tmp_path):
         gen.set_adapter(_adapter(tmp_path / "big", 64), 4)
 
 
+def test_merge_serving_restarts_the_engine_on_merged_weights_only_when_they_change(gpu_vllm, tmp_path, monkeypatch):
+    merges = []
+
+    def merged_model(model, adapter, dtype="bfloat16"):
+        merges.append((model, adapter, dtype))
+        return f"/merged/{Path(adapter).name}"
+
+    monkeypatch.setattr("evo.llm.merge.merged_model", merged_model)
+    tuned = validate_config({"generator": {"backend": "vllm", "lora_serving": "merge"}, "finetune": {"every": 5}})
+    gen = VLLMGenerator("m", **generator_options(tuned.generator, tuned.finetune))
+    assert "enable_lora" not in gen.engine.options and gen.max_lora_rank is None  # the faster engine
+    assert gen.engine.options["model"] == gen.serving and len(StandInEngine.started) == 1
+    one, two = _adapter(tmp_path / "round-1", 16), _adapter(tmp_path / "round-2", 16)
+    gen.set_adapter(one, 1)
+    assert [s["model"] for s in StandInEngine.started][1:] == ["/merged/round-1"]
+    gen.set_adapter(one, 2)  # the same merged weights: the engine stays
+    assert len(StandInEngine.started) == 2 and gen.version == 2 and gen.adapter == one
+    gen.generate(["p"], SamplingParams())
+    assert gen.engine.calls[-1][3] is None  # no LoRA request: the weights hold the adapter
+    gen.set_adapter(two, 3)
+    gen.set_adapter(None, 4)
+    assert [s["model"] for s in StandInEngine.started][2:] == ["/merged/round-2", "m"]
+    assert {m[1] for m in merges} == {one, two} and {m[2] for m in merges} == {"bfloat16"}  # merged, cached
+    resumed = VLLMGenerator("m", adapter=two, version=2, lora_serving="merge")  # starts on the merge at once
+    assert StandInEngine.started[-1]["model"] == "/merged/round-2" and resumed.adapter == two
+    with pytest.raises(EvoError, match="unknown lora_serving 'fast'"):
+        VLLMGenerator("m", lora_serving="fast")
+    with pytest.raises(EvoError, match="generator.lora_serving: Input should be .request. or .merge."):
+        validate_config({"generator": {"lora_serving": "fast"}})
+
+
 def test_lora_ranks_map_to_what_vllm_accepts():
     assert [engine_lora_rank(r) for r in (1, 2, 8, 9, 16, 32, 33, 300, 512)] == [1, 8, 8, 16, 16, 32, 64, 320, 512]
     with pytest.raises(EvoError, match="above vLLM's largest"):

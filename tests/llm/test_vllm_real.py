@@ -123,6 +123,31 @@ def test_lora_adapter_changes_outputs_and_swaps_out(engine, trained_adapter):  #
     assert engine.generate(PROMPTS[:1], greedy)[0][0].text == tuned[0]
 
 
+def test_a_merged_adapter_says_what_the_lora_request_says(engine, trained_adapter, tmp_path, monkeypatch):  # noqa: F811
+    """lora_serving merge: the engine restarts on a merged copy of the weights (LoRA off), greedy
+    outputs match the hot-swapped LoRARequest's, and None goes back to the base weights."""
+    monkeypatch.setenv("EVO_CACHE_DIR", str(tmp_path))  # the merged copy goes here
+    greedy = SamplingParams(n=1, temperature=0.0, max_new_tokens=16, stop=["\n"])
+    engine.set_adapter(str(trained_adapter), 7)
+    requested = [row[0].text for row in engine.generate(PROMPTS, greedy)]
+    engine.set_adapter(None, 8)
+    base = [row[0].text for row in engine.generate(PROMPTS, greedy)]
+    merged = load_generator("vllm", MODEL, batch_size=16, device="auto", dtype="float32", adapter=str(trained_adapter),
+                            lora_serving="merge", engine={"max_model_len": 1024})
+    try:
+        assert merged.max_lora_rank is None and "enable_lora" not in merged._options
+        assert merged.serving.startswith(str(tmp_path / "merged")) and merged.adapter == str(trained_adapter)
+        assert merged.generate(PROMPTS[:1], greedy)[0][0].text == requested[0]
+        merged.set_adapter(str(trained_adapter), 9)  # the same weights: no restart
+        first = merged.engine
+        merged.set_adapter(str(trained_adapter), 10)
+        assert merged.engine is first and merged.version == 10
+        merged.set_adapter(None, 11)
+        assert merged.engine is not first and merged.generate(PROMPTS[:1], greedy)[0][0].text == base[0]
+    finally:
+        merged.close()
+
+
 def test_adapter_above_the_engine_rank_is_refused(engine, trained_adapter, tmp_path):  # noqa: F811
     big = tmp_path / "r32"
     shutil.copytree(trained_adapter, big)
