@@ -168,6 +168,10 @@ class FinetuneConfig(_Strict):
     accumulate: bool = True  # keep earlier rounds' examples (anti-collapse anchor)
     kl_coef: float = Field(0.0, ge=0)  # KL(tuned || frozen base) on the training batches; 0 = off
     solve_examples: bool = True  # also train on (puzzle -> verified solution)
+    # tokenize prompt and completion apart, as the engine sees a prompt at run time; False is
+    # TRL's joint tokenization (a token merged across the boundary shifts the prompt's end),
+    # kept so that an experiment begun on it trains every arm the same way
+    tokenize_apart: bool = True
     rescore: bool = True  # re-score the elites with the new generator after a swap
     eval_limit: int = Field(0, ge=0)  # > 0: held-out P3 pass@k on this many test puzzles per round
     eval_k: int = Field(4, gt=0)

@@ -131,7 +131,10 @@ def anchors(p: dict[str, Any], *, on: bool, round1: bool = False) -> dict[str, A
     no KL: every arm the same); later rounds of arm 3 get the anchors on or off."""
     base = {"epochs": p["epochs"], "max_steps": p["max_steps"], "lr": p["lr"], "batch_size": p["train_batch"],
             "max_length": p["max_length"], "solve_examples": True, "every": 0, "grad_accum": p.get("grad_accum", 1),
-            "max_examples": max(1, p["train_examples"] // 2)}
+            "max_examples": max(1, p["train_examples"] // 2),
+            # the cpu-1.5b run's first arms trained on TRL's joint tokenization: every arm of a
+            # run trains the same way (a new plan may drop this)
+            "tokenize_apart": False}
     if round1:
         return {**base, "seed_share": 0.0, "accumulate": False, "kl_coef": 0.0}
     if on:

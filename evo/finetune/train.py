@@ -144,7 +144,8 @@ def train_lora(model: str, examples: list[Example], out_dir: str | Path, cfg: Fi
     }
     # No shuffle_dataset (TRL >= 0.26 only): run_round permutes the mix with a seeded RNG and
     # the Trainer's sampler shuffles every epoch (data_seed).
-    data = Dataset.from_list([{"prompt": e.prompt, "completion": e.completion} for e in examples])
+    data = Dataset.from_list(tokenized_apart(examples, tokenizer) if cfg.tokenize_apart else
+                             [{"prompt": e.prompt, "completion": e.completion} for e in examples])
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -179,6 +180,21 @@ def train_lora(model: str, examples: list[Example], out_dir: str | Path, cfg: Fi
                                                 "dropout": cfg.lora_dropout, "target_modules": "all-linear"},
                         "kl_coef": cfg.kl_coef, "init": "base"},
             "metrics": metrics}
+
+
+def tokenized_apart(examples: list[Example], tokenizer: Any) -> list[dict[str, list[int]]]:
+    """Each example as the prompt's tokens, tokenized alone as the engine tokenizes a prompt at
+    run time, then the completion's, tokenized alone, and EOS; ``completion_mask`` marks the
+    completion. TRL's own prompt-completion path tokenizes the two as one string, and where a
+    token merges across the boundary (Qwen's ``(s`` of ``def f(`` + ``s: str``) it trains on a
+    prompt that ends differently from the one the model is given."""
+    eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    rows = []
+    for e in examples:
+        prompt = tokenizer(e.prompt)["input_ids"]
+        completion = tokenizer(e.completion, add_special_tokens=False)["input_ids"] + eos
+        rows.append({"input_ids": prompt + completion, "completion_mask": [0] * len(prompt) + [1] * len(completion)})
+    return rows
 
 
 def token_counter(model: str):

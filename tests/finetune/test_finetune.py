@@ -101,6 +101,28 @@ def test_elite_filters_leave_out_low_fitness_and_resolved_elites(small_campaign,
     finally:
         store.close()
 
+def test_training_sequences_start_with_the_prompt_as_the_engine_tokenizes_it():
+    """The prompt's tokens lead each training sequence as they are at run time, even where
+    tokenizing prompt + completion as one string would merge a token across the boundary
+    (SmolLM2: ``(`` + ``)``); the loss falls on the completion and EOS only."""
+    from transformers import AutoTokenizer
+
+    from evo.finetune.data import Example
+    from evo.finetune.train import tokenized_apart
+    from evo.llm.embedded import resolve_model_path
+
+    tok = AutoTokenizer.from_pretrained(resolve_model_path("smollm2-135m"))
+    prompt, completion = "```python\ndef f(x: int):\n    return x > 3\n\ndef g(", "):\n    return 4\n```"
+    joint = tok(prompt + completion)["input_ids"]
+    alone = tok(prompt)["input_ids"]
+    assert joint[: len(alone)] != alone  # the case TRL's joint tokenization gets wrong
+    [row] = tokenized_apart([Example(prompt, completion, "solve", "archive", "k")], tok)
+    n = len(alone)
+    assert row["input_ids"][:n] == alone and row["completion_mask"] == [0] * n + [1] * (len(row["input_ids"]) - n)
+    assert row["input_ids"][-1] == tok.eos_token_id
+    assert tok.decode(row["input_ids"][n:-1]) == completion
+
+
 @pytest.mark.parametrize("share", [0.1, 0.25, 0.5])
 def test_seed_anchor_share_is_as_configured(share):
     dom = get_domain("p3")
