@@ -222,7 +222,7 @@ RUNTIME_KEYS = {
     "iterations": None,
     "executor": None,
     "generator": ("backend", "batch_size", "device", "dtype", "base_url", "api_key_env", "concurrency",
-                  "timeout_s", "max_retries", "engine"),
+                  "timeout_s", "max_retries", "engine", "lora_serving"),
     "sandbox": ("workers", "isolation"),
 }
 

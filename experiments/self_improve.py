@@ -131,10 +131,7 @@ def anchors(p: dict[str, Any], *, on: bool, round1: bool = False) -> dict[str, A
     no KL: every arm the same); later rounds of arm 3 get the anchors on or off."""
     base = {"epochs": p["epochs"], "max_steps": p["max_steps"], "lr": p["lr"], "batch_size": p["train_batch"],
             "max_length": p["max_length"], "solve_examples": True, "every": 0, "grad_accum": p.get("grad_accum", 1),
-            "max_examples": max(1, p["train_examples"] // 2),
-            # the cpu-1.5b run's first arms trained on TRL's joint tokenization: every arm of a
-            # run trains the same way (a new plan may drop this)
-            "tokenize_apart": False}
+            "max_examples": max(1, p["train_examples"] // 2)}
     if round1:
         return {**base, "seed_share": 0.0, "accumulate": False, "kl_coef": 0.0}
     if on:
@@ -397,6 +394,9 @@ class Experiment:
 
     # -- one trained arm ----------------------------------------------------------------------
     def train_arm(self, c: Campaign, current: list[Example], source: str, finetune: dict[str, Any]) -> dict[str, Any]:
+        # The cpu-1.5b run's first arms trained on TRL's joint tokenization, and every arm of a
+        # run trains the same way (set here, not in the campaign's config: its stores resume)
+        finetune = {**finetune, "tokenize_apart": False}
         c.config = c.config.model_copy(update={"finetune": c.config.finetune.model_copy(update=finetune)})
         rec = finetune_and_swap(c, current, source) if current is not None else finetune_and_swap(c)
         out: dict[str, Any] = {"round": rec.get("round")}
