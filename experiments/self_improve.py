@@ -462,7 +462,7 @@ class Experiment:
     def steps(self) -> list[tuple[str, Any]]:
         s = [("campaign:base", self.step_base), ("arm:base", self.step_arm_base), ("arm:elites", self.step_elites),
              ("arm:best_of_n", self.step_best_of_n), ("arm:seeds", self.step_seeds),
-             ("arm:elites_own", self.step_elites_own)]
+             ("arm:elites_own", self.step_elites_own), ("check:best_of_n", self.step_serving_check)]
         for v in ("on", "off"):
             for r in range(2, self.p["rounds"] + 1):
                 s.append((f"round:{v}:{r}", lambda v=v, r=r: self.step_round(v, r)))
@@ -532,6 +532,19 @@ class Experiment:
                 "data": {"best_of_n_examples": len(bon), "seed_examples": n - len(bon), "sampling": drawn["stats"]}}
 
         return self.trained("arm:best_of_n", "arm-best_of_n", "s0", build)
+
+    def step_serving_check(self) -> dict[str, Any]:
+        """Arm 4's trained adapter measured again, served as this run serves it now: a control
+        for the arms measured after the switch to ``--lora-serving merge`` (the merged weights
+        and the LoRA request compute the same function, up to bfloat16 rounding)."""
+        def heldout() -> dict[str, Any]:
+            c = self.campaign("arm-best_of_n-check", "arm_best_of_n@trained")
+            try:
+                return self.heldout(c, "check:best_of_n")
+            finally:
+                c.close()
+
+        return {"round": 1, "heldout": self.part("check:best_of_n", "heldout", heldout)}
 
     def step_seeds(self) -> dict[str, Any]:
         def build(c: Campaign):

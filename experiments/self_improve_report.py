@@ -12,11 +12,12 @@ from evo.heldout import pass_at_k
 
 ROWS = [("arm:base", "1. base (no training)"), ("arm:seeds", "2. seeds only"),
         ("arm:elites", "3. seeds + evolved elites"), ("arm:best_of_n", "4. seeds + best-of-N samples"),
-        ("arm:elites_own", "3b. seeds + evolved elites, solved and own solutions only")]
+        ("arm:elites_own", "3b. seeds + evolved elites, solved and own solutions only"),
+        ("check:best_of_n", "4, measured again (control for the serving)")]
 # (arm, baseline): what each comparison asks
 PAIRS = [("arm:elites", "arm:best_of_n"), ("arm:elites", "arm:seeds"), ("arm:elites", "arm:base"),
          ("arm:best_of_n", "arm:base"), ("arm:seeds", "arm:base"), ("arm:elites_own", "arm:best_of_n"),
-         ("arm:elites_own", "arm:elites")]
+         ("arm:elites_own", "arm:elites"), ("arm:seeds", "arm:best_of_n"), ("check:best_of_n", "arm:best_of_n")]
 
 
 def per_puzzle(h: dict[str, Any], k: int) -> list[float]:
@@ -47,6 +48,11 @@ def rows(res: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
             if key in steps:
                 out.append((key, f"3. elites, round {r}, anchors {v}", steps[key]))
     return out
+
+
+def _name(step: str) -> str:
+    kind, _, name = step.partition(":")
+    return f"{name} again" if kind == "check" else name
 
 
 def write_report(res: dict[str, Any], path: Path) -> None:
@@ -84,7 +90,7 @@ def write_report(res: dict[str, Any], path: Path) -> None:
         for k in (ks[0], ks[-1]):
             t = paired_bootstrap(per_puzzle(ha, k), per_puzzle(hb, k))
             pw = f"{t['p_wilcoxon']:.3f}" if t["p_wilcoxon"] is not None else "-"
-            comp.append(f"| {a.split(':', 1)[1]} vs {b.split(':', 1)[1]} | pass@{k} | {t['mean_diff']:+.3f} "
+            comp.append(f"| {_name(a)} vs {_name(b)} | pass@{k} | {t['mean_diff']:+.3f} "
                         f"[{t['ci'][0]:+.3f}, {t['ci'][1]:+.3f}] | {t['wins']}/{t['losses']} | "
                         f"{t['p_boot']:.3f} | {pw} |")
     if comp:
