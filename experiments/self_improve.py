@@ -15,7 +15,8 @@ Arms, each one fine-tune round from the same base and the same archive (a base c
      valid new item of N per prompt) as arm 3 has elite examples + the same seed examples.
   3b. ``elites_own``: arm 3 with the elites its data diagnosis (self_improve_data.py) points
      at left out: those no solve attempt solved (fitness 0) and those whose solution is a
-     fresh solve attempt's (``own_solutions_only``); seed examples fill up to the same count.
+     fresh solve attempt's (``own_solutions_only``); seed examples fill up to the same count;
+  3c. ``elites_drop``: 3b's control, as many elites as 3b keeps, drawn at random.
 Then rounds 2..``rounds`` of arm 3, anchors on (accumulation, seed share, KL to the base)
 and off (the current elites alone), each round followed by an evolution phase.
 
@@ -111,6 +112,10 @@ SIZES: dict[str, dict[str, Any]] = {
 EXPECTED_MIN: dict[str, dict[str, float]] = {
     "cpu-1.5b": {"campaign:base": 45, "heldout": 45, "phase": 12, "train": 25, "best_of_n": 40},
 }
+
+
+# Arm 3b's elites: those a solve attempt solved at least once, with their author's own solution
+OWN_FILTERS = {"fitness_above": 0.0, "own_solutions_only": True}
 
 
 def make_config(p: dict[str, Any], seed: int) -> CampaignConfig:
@@ -462,7 +467,8 @@ class Experiment:
     def steps(self) -> list[tuple[str, Any]]:
         s = [("campaign:base", self.step_base), ("arm:base", self.step_arm_base), ("arm:elites", self.step_elites),
              ("arm:best_of_n", self.step_best_of_n), ("arm:seeds", self.step_seeds),
-             ("arm:elites_own", self.step_elites_own), ("check:best_of_n", self.step_serving_check)]
+             ("arm:elites_own", self.step_elites_own), ("check:best_of_n", self.step_serving_check),
+             ("arm:elites_drop", self.step_elites_drop)]
         for v in ("on", "off"):
             for r in range(2, self.p["rounds"] + 1):
                 s.append((f"round:{v}:{r}", lambda v=v, r=r: self.step_round(v, r)))
@@ -489,22 +495,34 @@ class Experiment:
     def step_arm_base(self) -> dict[str, Any]:
         return {"round": 0, **self.measured("arm:base", "arm-base", "s0")}
 
-    def step_elites(self, filters: dict[str, Any] | None = None, step: str = "arm:elites",
+    def step_elites(self, filters: dict[str, Any] | Any = None, step: str = "arm:elites",
                     arm_dir: str = "arm-elites", after: str | None = "elites@1") -> dict[str, Any]:
+        """Arm 3 and its variants: ``filters`` (FinetuneConfig fields, or a function of the
+        campaign giving them) choose the elites; seed examples fill up to the same count."""
         def build(c: Campaign):
             n = self.budget(c)
-            cfg = c.config.finetune.model_copy(update=filters or {})
+            chosen = (filters(c) if callable(filters) else filters) or {}
+            cfg = c.config.finetune.model_copy(update=chosen)
             elites = archive_examples(c.store, c.archive, c.domain, cfg, 1, self.seed, self.count)
             elites = elites[: n - max(1, int(np.ceil(self.p["seed_share"] * n)))]  # a seed share stays
             data = elites + self.seed_examples(c, n - len(elites))
             return data, "archive", anchors(self.p, on=True, round1=True), {
-                "data": {"elite_examples": len(elites), "seed_examples": n - len(elites), **(filters or {})}}
+                "data": {"elite_examples": len(elites), "seed_examples": n - len(elites), **chosen}}
 
         return self.trained(step, arm_dir, "s0", build, after=after)
 
     def step_elites_own(self) -> dict[str, Any]:
-        return self.step_elites({"fitness_above": 0.0, "own_solutions_only": True}, "arm:elites_own",
-                                "arm-elites_own", after=None)
+        return self.step_elites(OWN_FILTERS, "arm:elites_own", "arm-elites_own", after=None)
+
+    def step_elites_drop(self) -> dict[str, Any]:
+        """Arm 3b's control: as many elites as 3b keeps, drawn at random (seeded) instead of by
+        the filters, so that 3b and this arm hold the same numbers of elite and seed examples."""
+        def filters(c: Campaign) -> dict[str, Any]:
+            own = archive_examples(c.store, c.archive, c.domain, c.config.finetune.model_copy(update=OWN_FILTERS),
+                                   1, self.seed, self.count)
+            return {"max_examples": max(1, len({e.candidate_id for e in own}))}
+
+        return self.step_elites(filters, "arm:elites_drop", "arm-elites_drop", after=None)
 
     def step_best_of_n(self) -> dict[str, Any]:
         n_elite_ex = self.res["steps"]["arm:elites"]["data"]["elite_examples"]

@@ -40,7 +40,7 @@ from evo.descriptor import Embedder
 from evo.llm.embedded import cache_dir
 
 RESULTS = Path(__file__).resolve().parent / "results"
-ARMS = ("elites", "elites_own", "best_of_n", "seeds")
+ARMS = ("elites", "elites_own", "elites_drop", "best_of_n", "seeds")
 
 
 def g_style(f: str, g_tail: str) -> dict[str, bool]:

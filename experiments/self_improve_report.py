@@ -13,11 +13,13 @@ from evo.heldout import pass_at_k
 ROWS = [("arm:base", "1. base (no training)"), ("arm:seeds", "2. seeds only"),
         ("arm:elites", "3. seeds + evolved elites"), ("arm:best_of_n", "4. seeds + best-of-N samples"),
         ("arm:elites_own", "3b. seeds + evolved elites, solved and own solutions only"),
+        ("arm:elites_drop", "3c. seeds + as many evolved elites as 3b, at random"),
         ("check:best_of_n", "4, measured again (control for the serving)")]
 # (arm, baseline): what each comparison asks
 PAIRS = [("arm:elites", "arm:best_of_n"), ("arm:elites", "arm:seeds"), ("arm:elites", "arm:base"),
          ("arm:best_of_n", "arm:base"), ("arm:seeds", "arm:base"), ("arm:elites_own", "arm:best_of_n"),
-         ("arm:elites_own", "arm:elites"), ("arm:seeds", "arm:best_of_n"), ("check:best_of_n", "arm:best_of_n")]
+         ("arm:elites_own", "arm:elites"), ("arm:seeds", "arm:best_of_n"), ("check:best_of_n", "arm:best_of_n"),
+         ("arm:elites_own", "arm:elites_drop")]
 
 
 def per_puzzle(h: dict[str, Any], k: int) -> list[float]:
