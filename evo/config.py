@@ -49,7 +49,7 @@ class GeneratorConfig(_Strict):
     # backend vllm, a fine-tuned generator: "request" applies the LoRA adapter to every token
     # (hot-swapped, the base weights stay loaded); "merge" merges it into a cached copy of the
     # weights and restarts the engine on that (~2 min a swap; on vLLM's CPU build a LoRA
-    # request generated ~3.5x slower than the merged weights)
+    # request generated 3.5-4x slower than the merged weights)
     lora_serving: Literal["request", "merge"] = "request"
 
     @model_validator(mode="after")

@@ -10,9 +10,9 @@ adapter is given: an engine with LoRA enabled is slower. :meth:`VLLMGenerator.se
 hot-swaps a round's adapter with a new ``LoRARequest``; the base weights stay loaded.
 ``lora_serving: merge`` instead merges each adapter into a cached copy of the weights
 (:mod:`evo.llm.merge`) and restarts the engine on it, with LoRA off: on vLLM 0.32's CPU build
-an active LoRA request made generation ~3.5x slower (held-out P3 with the 1.5B: ~5 min per
-160 samples against ~1.4 for the base weights, 2026-12-04), which a merge (~1 min) and a
-restart (~45 s) pay back within one batch. ``vllm`` is imported only when a generator is built; the engine starts worker processes, so
+an active LoRA request made generation 3.5-4x slower (the 1.5B in experiments/self_improve.py,
+2026-12-04: 406 s per 160 held-out samples against 97 s merged; a 128-sample phase 1,222-1,324 s
+against 359 s), which a merge (~1 min) and a restart (~45 s) pay back within one batch. ``vllm`` is imported only when a generator is built; the engine starts worker processes, so
 a script that builds one needs an ``if __name__ == "__main__":`` guard.
 
 Seeds: prompt ``i`` gets ``seed + i * n``; vLLM seeds the ``n`` children of a request
