@@ -159,7 +159,8 @@ class FinetuneConfig(_Strict):
     max_length: int = Field(384, gt=16)  # tokens per example (prompt + completion)
     max_examples: int | None = Field(None, gt=0)  # cap on archive examples per round
     # only elites whose fitness is above this are trained on (None: all). P3's fitness is 0
-    # for a puzzle no solve attempt solved: it has shown no difficulty (AZR pays nothing for it)
+    # for a puzzle that showed no difficulty: all or none of its solve attempts succeeded and
+    # the search found no hard-won answer (AZR pays nothing for such a task)
     fitness_above: float | None = None
     # leave out elites whose solution is a fresh solve attempt (their author's own failed):
     # the solver's answer, in the solver's style, not a puzzle and its solution written together
