@@ -126,7 +126,7 @@ def test_lora_adapter_changes_outputs_and_swaps_out(engine, trained_adapter):  #
 def test_a_merged_adapter_says_what_the_lora_request_says(engine, trained_adapter, tmp_path, monkeypatch):  # noqa: F811
     """lora_serving merge: the engine restarts on a merged copy of the weights (LoRA off), greedy
     outputs match the hot-swapped LoRARequest's, and None goes back to the base weights."""
-    monkeypatch.setenv("EVO_CACHE_DIR", str(tmp_path))  # the merged copy goes here
+    monkeypatch.setattr("evo.llm.merge.cache_dir", lambda: tmp_path)  # the merged copy goes here
     greedy = SamplingParams(n=1, temperature=0.0, max_new_tokens=16, stop=["\n"])
     engine.set_adapter(str(trained_adapter), 7)
     requested = [row[0].text for row in engine.generate(PROMPTS, greedy)]
