@@ -14,7 +14,7 @@ Arms, each one fine-tune round from the same base and the same archive (a base c
   4. ``best_of_n``: as many valid best-of-N samples (plain sampling from seeds, the first
      valid new item of N per prompt) as arm 3 has elite examples + the same seed examples.
   3b. ``elites_own``: arm 3 with the elites its data diagnosis (self_improve_data.py) points
-     at left out: those no solve attempt solved (fitness 0) and those whose solution is a
+     at left out: those of fitness 0 (no difficulty shown) and those whose solution is a
      fresh solve attempt's (``own_solutions_only``); seed examples fill up to the same count;
   3c. ``elites_drop``: 3b's control, as many elites as 3b keeps, drawn at random.
 Then rounds 2..``rounds`` of arm 3, anchors on (accumulation, seed share, KL to the base)
@@ -114,7 +114,7 @@ EXPECTED_MIN: dict[str, dict[str, float]] = {
 }
 
 
-# Arm 3b's elites: those a solve attempt solved at least once, with their author's own solution
+# Arm 3b's elites: fitness above 0 (some difficulty shown), with their author's own solution
 OWN_FILTERS = {"fitness_above": 0.0, "own_solutions_only": True}
 
 
@@ -624,7 +624,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budget-s", type=float, default=None, help="start no new step after this many seconds")
     ap.add_argument("--lora-serving", choices=["request", "merge"], default="request",
                     help="vLLM: serve a trained arm as a LoRA request, or merged into a copy of the weights "
-                         "(~3.5x faster generation on CPU; recorded per held-out step)")
+                         "(3.5-4x faster generation on CPU; recorded per held-out step)")
     ap.add_argument("--fresh", action="store_true", help="discard finished steps and start over")
     a = ap.parse_args(argv)
     work = Path(a.work or cache_dir() / "runs" / f"self_improve_{a.size}")

@@ -22,7 +22,7 @@ from typing import Any
 from evo.errors import EvoError
 from evo.llm.base import Generation, SamplingParams, truncate_at_stop
 from evo.llm.embedded import cache_dir, resolve_model_path
-from evo.llm.merge import adapter_hash, merge_adapter
+from evo.llm.merge import adapter_hash, check_adapter, merge_adapter
 
 # generator.dtype -> CTranslate2 compute type ("auto": int8 weights, float32 activations
 # on CPU; int8 weights with float16 activations on CUDA)
@@ -48,8 +48,7 @@ def converted_model(model: str, adapter: str | None = None, quantization: str = 
     path = resolve_model_path(model)
     key = Path(path).name if Path(path).is_dir() else model.replace("/", "--")
     if adapter:
-        if not (Path(adapter) / "adapter_config.json").is_file():
-            raise EvoError(f"adapter folder '{adapter}' has no adapter_config.json")
+        check_adapter(adapter)
         key += f"-lora-{adapter_hash(adapter)}"
     out = cache_dir() / "ct2" / f"{key}-{quantization}-v{CONVERTER_VERSION}"
     if (out / "model.bin").is_file():

@@ -17,9 +17,15 @@ from pathlib import Path
 from evo.errors import EvoError
 from evo.llm.embedded import cache_dir, resolve_model_path
 
-__all__ = ["adapter_hash", "merge_adapter", "merged_model"]
+__all__ = ["adapter_hash", "check_adapter", "merge_adapter", "merged_model"]
 
 MERGED_KEPT = 2  # merged folders kept in the cache, newest first (the one in use among them)
+
+
+def check_adapter(adapter: str | Path) -> None:
+    """One clear error for a folder that is not a PEFT adapter (before any model loads)."""
+    if not (Path(adapter) / "adapter_config.json").is_file():
+        raise EvoError(f"adapter folder '{adapter}' has no adapter_config.json")
 
 
 def adapter_hash(adapter: str | Path) -> str:
@@ -54,8 +60,7 @@ def merge_adapter(path: str, adapter: str, out: Path, dtype: str | None = None) 
 def merged_model(model: str, adapter: str, dtype: str = "bfloat16", keep: int = MERGED_KEPT) -> str:
     """The cached folder of ``model`` with ``adapter`` merged, stored in ``dtype``; merged once
     (written under a temporary name, then renamed: a half-written merge is never used)."""
-    if not (Path(adapter) / "adapter_config.json").is_file():
-        raise EvoError(f"adapter folder '{adapter}' has no adapter_config.json")
+    check_adapter(adapter)
     path = resolve_model_path(model)
     base = Path(path).name if Path(path).is_dir() else model.replace("/", "--")
     root = cache_dir() / "merged"

@@ -12,7 +12,8 @@ hot-swaps a round's adapter with a new ``LoRARequest``; the base weights stay lo
 (:mod:`evo.llm.merge`) and restarts the engine on it, with LoRA off: on vLLM 0.32's CPU build
 an active LoRA request made generation 3.5-4x slower (the 1.5B in experiments/self_improve.py,
 2026-12-04: 406 s per 160 held-out samples against 97 s merged; a 128-sample phase 1,222-1,324 s
-against 359 s), which a merge (~1 min) and a restart (~45 s) pay back within one batch. ``vllm`` is imported only when a generator is built; the engine starts worker processes, so
+against 359 s), which a merge (~1 min) and a restart (~45 s) pay back within one batch.
+``vllm`` is imported only when a generator is built; the engine starts worker processes, so
 a script that builds one needs an ``if __name__ == "__main__":`` guard.
 
 Seeds: prompt ``i`` gets ``seed + i * n``; vLLM seeds the ``n`` children of a request
@@ -220,7 +221,9 @@ class VLLMGenerator:
         self._next_lora_id = 1
         self._warned_seed = False
         self.engine: Any = None
-        self._start(self._merged(adapter) if self.merges and adapter else path)
+        self.serving: str | None = None
+        if not (self.merges and adapter):  # merging: set_adapter starts it on the merged weights
+            self._start(path)
         if adapter:
             self.set_adapter(adapter, version)
 
