@@ -118,6 +118,15 @@ EXPECTED_MIN: dict[str, dict[str, float]] = {
 OWN_FILTERS = {"fitness_above": 0.0, "own_solutions_only": True}
 
 
+FIXED_STEPS = ("campaign:base", "arm:base", "arm:elites", "arm:best_of_n", "arm:seeds", "arm:elites_own",
+               "check:best_of_n", "arm:elites_drop")
+
+
+def step_names(p: dict[str, Any]) -> list[str]:
+    """The plan's steps in run order: the fixed arms, then rounds 2.. of the anchored and unanchored runs."""
+    return [*FIXED_STEPS, *(f"round:{v}:{r}" for v in ("on", "off") for r in range(2, p["rounds"] + 1))]
+
+
 def make_config(p: dict[str, Any], seed: int) -> CampaignConfig:
     """The base campaign; every arm's campaign is a copy of it (fine-tuning is driven here)."""
     return CampaignConfig(
@@ -465,13 +474,14 @@ class Experiment:
 
     # -- the steps --------------------------------------------------------------------------
     def steps(self) -> list[tuple[str, Any]]:
-        s = [("campaign:base", self.step_base), ("arm:base", self.step_arm_base), ("arm:elites", self.step_elites),
-             ("arm:best_of_n", self.step_best_of_n), ("arm:seeds", self.step_seeds),
-             ("arm:elites_own", self.step_elites_own), ("check:best_of_n", self.step_serving_check),
-             ("arm:elites_drop", self.step_elites_drop)]
-        for v in ("on", "off"):
-            for r in range(2, self.p["rounds"] + 1):
-                s.append((f"round:{v}:{r}", lambda v=v, r=r: self.step_round(v, r)))
+        fixed = {"campaign:base": self.step_base, "arm:base": self.step_arm_base, "arm:elites": self.step_elites,
+                 "arm:best_of_n": self.step_best_of_n, "arm:seeds": self.step_seeds,
+                 "arm:elites_own": self.step_elites_own, "check:best_of_n": self.step_serving_check,
+                 "arm:elites_drop": self.step_elites_drop}
+        rounds = [(f"round:{v}:{r}", lambda v=v, r=r: self.step_round(v, r))
+                  for v in ("on", "off") for r in range(2, self.p["rounds"] + 1)]
+        s = [(name, fixed[name]) for name in FIXED_STEPS] + rounds
+        assert [name for name, _ in s] == step_names(self.p)
         return s
 
     def step_base(self) -> dict[str, Any]:
