@@ -34,22 +34,18 @@ styles on train families only).
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
-import sqlite3
 import sys
 import time
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from machine import cpu_flags, cpu_model, load_average
-from self_improve_report import write_report
+from self_improve_plan import FIXED_STEPS, OWN_FILTERS, SIZES, anchors, make_config, step_names
+from self_improve_state import MIRROR_MAX_BYTES, RunState
 
 from domains.p3.heldout import PROMPT_STYLES
 from evo.campaign import Campaign
-from evo.config import CampaignConfig
 from evo.descriptor import Embedder
 from evo.domain import ParseError
 from evo.finetune import archive_examples, finetune_and_swap
@@ -62,133 +58,21 @@ from evo.llm.embedded import cache_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "experiments" / "results"
-# A session's work tree is laid anew (its ignored runs/ gone), so the campaign dirs live beside
-# the model cache, which a kept machine keeps; the small parts that cost the most to redo (the
-# base campaign's snapshot, held-out chunk counts) are also mirrored into a tracked folder next
-# to the results (<results>/self_improve_<size>.state), which a fresh machine restores from.
-MIRROR_MAX_BYTES = 20 << 20  # a snapshot with a LoRA adapter (~37 MB for the 1.5B) is not mirrored
-
-SIZES: dict[str, dict[str, Any]] = {
-    # ~75 min on an idle 2-core AVX-512 box: 6 evaluations of 800 samples (~7 min each) and a
-    # 512-sample base campaign (at the 135M model's ~1% valid rate, 64 samples gave no evolved
-    # elite at all, so arms 2-4 trained on the same data); 40 test families, n = k = 20, two
-    # rounds; generation with CTranslate2 int8 (every arm alike; training stays TRL)
-    "cpu": dict(backend="ctranslate2", eval_limit=40, n=20, ks=[1, 10, 20], base_iters=8, phase_iters=1, prompts=16, samples=4,
-                max_seeds=16, solve_attempts=2, solve_tokens=80, max_new_tokens=128, train_examples=48,
-                epochs=1.0, max_steps=-1, train_batch=4, max_length=320, lr=5e-4, rounds=2, bon_n=4,
-                bon_batches=4, batch_size=32, workers=2, seed_share=0.1, kl_coef=0.05, device="auto"),
-    # Haluptzok's measurement: all 228 test families at n = k = 100, larger campaigns, 3 rounds
-    # (every step ~2-4 min on one H100 by estimate, not yet measured: docs/gpu_suite.md)
-    "gpu": dict(backend="transformers", eval_limit=None, n=100, ks=[1, 10, 100], base_iters=6, phase_iters=2, prompts=64,
-                samples=4, max_seeds=None, solve_attempts=4, solve_tokens=80, max_new_tokens=160,
-                train_examples=160, epochs=2.0, max_steps=-1, train_batch=16, max_length=384, lr=2e-4,
-                rounds=3, bon_n=8, bon_batches=4, batch_size=1024, workers=15, seed_share=0.1,
-                kl_coef=0.05, device="auto"),
-    # Issue 31: the experiment with a generator that can write the data, Qwen2.5-Coder-1.5B
-    # on vLLM's CPU build (the demo's engine; LoRA swapped in without a restart). All 228 test
-    # families at n = 10 (pass@1, pass@5, pass@10), a 512-sample base campaign (the 1.5B writes
-    # ~17% valid puzzles: ~85 valid, ~40 evolved elites expected), 96 examples per trained arm,
-    # LoRA at batch 2 x 4 accumulation with checkpointing (batch 8 ran out of 24 GiB), 3 rounds.
-    # Every step is resumable inside (held-out chunks, the base campaign's iterations, training
-    # before measuring): hours in the background, over several sessions. Expected minutes per
-    # step on an idle 2-core AVX-512 box are in EXPECTED_MIN; they double with another job beside.
-    "cpu-1.5b": dict(backend="vllm", model="qwen2.5-coder-1.5b", eval_limit=None, n=10, ks=[1, 5, 10], base_iters=8,
-                     phase_iters=2, prompts=16, samples=4, max_seeds=None, solve_attempts=4, solve_tokens=96,
-                     max_new_tokens=160, train_examples=96, epochs=2.0, max_steps=-1, train_batch=2, grad_accum=4,
-                     max_length=384, lr=3e-4, rounds=3, bon_n=4, bon_batches=8, batch_size=32, workers=2,
-                     seed_share=0.1, kl_coef=0.05, device="auto"),
-    # the plumbing at the smallest size that still runs every step (gpu_suite --dry-run, CI)
-    "tiny": dict(backend="transformers", eval_limit=1, n=2, ks=[1, 2], base_iters=1, phase_iters=1, prompts=1, samples=1,
-                 max_seeds=2, solve_attempts=1, solve_tokens=16, max_new_tokens=32, train_examples=4,
-                 search_budget=100,
-                 epochs=1.0, max_steps=1, train_batch=2, max_length=256, lr=5e-4, rounds=2, bon_n=2,
-                 bon_batches=1, batch_size=8, workers=2, seed_share=0.1, kl_coef=0.05, device="auto"),
-}
+__all__ = ["MIRROR_MAX_BYTES", "SIZES", "Experiment", "main", "step_names"]
 
 
-# Expected minutes per step (idle 2-core AVX-512 box), printed before each step starts:
-# held-out 2,280 samples at ~60 tok/s (~70 tokens each) plus judging; a phase is 128 samples with
-# their solve attempts; LoRA 96 examples x 2 epochs at ~0.15 examples/s.
-EXPECTED_MIN: dict[str, dict[str, float]] = {
-    "cpu-1.5b": {"campaign:base": 45, "heldout": 45, "phase": 12, "train": 25, "best_of_n": 40},
-}
-
-
-# Arm 3b's elites: fitness above 0 (some difficulty shown), with their author's own solution
-OWN_FILTERS = {"fitness_above": 0.0, "own_solutions_only": True}
-
-
-FIXED_STEPS = ("campaign:base", "arm:base", "arm:elites", "arm:best_of_n", "arm:seeds", "arm:elites_own",
-               "check:best_of_n", "arm:elites_drop")
-
-
-def step_names(p: dict[str, Any]) -> list[str]:
-    """The plan's steps in run order: the fixed arms, then rounds 2.. of the anchored and unanchored runs."""
-    return [*FIXED_STEPS, *(f"round:{v}:{r}" for v in ("on", "off") for r in range(2, p["rounds"] + 1))]
-
-
-def make_config(p: dict[str, Any], seed: int) -> CampaignConfig:
-    """The base campaign; every arm's campaign is a copy of it (fine-tuning is driven here)."""
-    return CampaignConfig(
-        name="self-improve", seed=seed, max_seeds=p["max_seeds"], iterations=p["base_iters"],
-        prompts_per_iteration=p["prompts"], samples_per_prompt=p["samples"],
-        domain_options={"solve_attempts": p["solve_attempts"], "solve_max_tokens": p["solve_tokens"],
-                        **({"search_budget": p["search_budget"]} if p.get("search_budget") else {})},
-        generator={"backend": p["backend"], "model": p.get("model", "smollm2-135m"),
-                   "max_new_tokens": p["max_new_tokens"], "batch_size": p["batch_size"], "device": p["device"]},
-        sandbox={"workers": p["workers"]}, operators={"parents": 2}, archive={"dims": [20, 20]},
-        finetune=anchors(p, on=True, round1=True))
-
-
-def anchors(p: dict[str, Any], *, on: bool, round1: bool = False) -> dict[str, Any]:
-    """The trainer settings. Round 1 gets exactly the examples built here (no extra seed mix,
-    no KL: every arm the same); later rounds of arm 3 get the anchors on or off."""
-    base = {"epochs": p["epochs"], "max_steps": p["max_steps"], "lr": p["lr"], "batch_size": p["train_batch"],
-            "max_length": p["max_length"], "solve_examples": True, "every": 0, "grad_accum": p.get("grad_accum", 1),
-            "max_examples": max(1, p["train_examples"] // 2)}
-    if round1:
-        return {**base, "seed_share": 0.0, "accumulate": False, "kl_coef": 0.0}
-    if on:
-        return {**base, "seed_share": p["seed_share"], "accumulate": True, "kl_coef": p["kl_coef"]}
-    return {**base, "seed_share": 0.0, "accumulate": False, "kl_coef": 0.0}
-
-
-class Experiment:
+class Experiment(RunState):
     """The steps, their shared pieces (base model, embedder, puzzles) and the results file."""
 
     def __init__(self, size: str, work: Path, results: Path, seed: int = 0, prompt_style: str = "completion",
                  overrides: dict[str, Any] | None = None, lora_serving: str = "request") -> None:
-        self.size, self.work, self.seed, self.style = size, work, seed, prompt_style
+        p = {**SIZES[size], **(overrides or {})}
+        self.seed, self.style = seed, prompt_style
         self.lora_serving = lora_serving  # how vLLM serves an arm's adapter; not in the plan (same function)
-        self.p = {**SIZES[size], **(overrides or {})}
-        self.cfg = make_config(self.p, seed)
-        self.json_path, self.md_path = results / f"self_improve_{size}.json", results / f"self_improve_{size}.md"
-        self.state = results / f"self_improve_{size}.state"
-        plan = {"size": size, "seed": seed, "prompt_style": prompt_style, **self.p}
-        old = json.loads(self.json_path.read_text()) if self.json_path.is_file() else None
-        new_machine = (old is not None and old.get("plan") == plan and "campaign:base" in old["steps"]
-                       and not (work / "snap" / "s0").is_dir())
-        if new_machine:
-            self.restore()  # what the tracked mirror kept
-        if old is None or old.get("plan") != plan or (new_machine and not (work / "snap" / "s0").is_dir()):
-            old = {"plan": plan, "steps": {}, "started": date.today().isoformat()}
-            shutil.rmtree(work, ignore_errors=True)  # campaign dirs of another plan cannot resume
-            shutil.rmtree(self.state, ignore_errors=True)
-            reset = True
-        else:
-            reset = False
-        work.mkdir(parents=True, exist_ok=True)
-        if "campaign:base" not in old["steps"] and not (work / "base").is_dir() and (self.state / "base").is_dir():
-            print(f"restoring the unfinished base campaign from {self.state / 'base'}", flush=True)
-            shutil.copytree(self.state / "base", work / "base")  # it resumes after its last mirrored iteration
-        old.setdefault("partial", {})  # finished parts of unfinished steps (see part())
-        self.res = old
-        if new_machine:
-            self.drop_lost_steps()
+        self.cfg = make_config(p, seed)
+        super().__init__(size, work, results, {"size": size, "seed": seed, "prompt_style": prompt_style, **p}, p)
         self._llm = self._embedder = None
         self.count = token_counter(self.cfg.generator.model)
-        if reset:  # at once: results of the old run must not sit beside this run's mirror
-            self.write()
 
     # -- shared pieces ----------------------------------------------------------------------
     def base_llm(self):
@@ -227,108 +111,6 @@ class Experiment:
             llm = load_generator(g.backend, g.model, adapter=found[0], version=found[1], batch_size=g.batch_size,
                                  device=g.device)
         return Campaign(self.cfg.model_copy(deep=True), d, generator=llm, embedder=self.embedder())
-
-    def part(self, step: str, part: str, fn: Any) -> dict[str, Any]:
-        """Part ``part`` of step ``step``: its saved result, or ``fn()`` run and saved at once,
-        so that a step of hours resumes after its last finished part."""
-        done = self.res["partial"].setdefault(step, {})
-        if part not in done:
-            self.expect(f"{step}/{part}", part)
-            t = time.time()
-            done[part] = {**fn(), "part_s": time.time() - t}
-            self.write()
-            print(f"[{time.strftime('%H:%M:%S')}] {step}/{part} done", flush=True)
-        return done[part]
-
-    def expect(self, what: str, kind: str) -> None:
-        minutes = EXPECTED_MIN.get(self.size, {}).get(kind)
-        if minutes:
-            print(f"[{time.strftime('%H:%M:%S')}] {what}: expected ~{minutes:.0f} min on an idle 2-core box",
-                  flush=True)
-
-    def snapshot(self, name: str, as_: str) -> None:
-        self._copy(self.work / name, as_)
-
-    # -- surviving a new machine ------------------------------------------------------------
-    def mirror(self, snap: Path) -> None:
-        """Copies snapshot ``snap`` into the tracked state folder if it is small (whole or not
-        at all: one without its adapter would measure the base)."""
-        if sum(f.stat().st_size for f in snap.rglob("*") if f.is_file()) > MIRROR_MAX_BYTES:
-            return
-        dst, tmp = self.state / "snap" / snap.name, self.state / "snap" / f".{snap.name}.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(snap, tmp)
-        shutil.rmtree(dst, ignore_errors=True)
-        tmp.rename(dst)
-
-    def mirror_campaign(self, name: str) -> None:
-        """The running campaign ``name``'s dir into the state folder, between two iterations: the
-        store through SQLite's backup API (a consistent copy while it is open), the rest as files."""
-        src, tmp, dst = self.work / name, self.state / f".{name}.tmp", self.state / name
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        for f in src.iterdir():
-            if f.suffix == ".sqlite":
-                with sqlite3.connect(f) as db, sqlite3.connect(tmp / f.name) as out:
-                    db.backup(out)
-            elif f.is_file() and f.name != "writer.lock" and not f.name.endswith(("-wal", "-shm")):
-                shutil.copy2(f, tmp / f.name)
-        shutil.rmtree(dst, ignore_errors=True)
-        tmp.rename(dst)
-
-    def restore(self) -> None:
-        if (self.state / "snap").is_dir():
-            print(f"restoring the campaign snapshots from {self.state}", flush=True)
-            shutil.copytree(self.state / "snap", self.work / "snap", dirs_exist_ok=True,
-                            ignore=shutil.ignore_patterns(".*.tmp"))
-
-    def drop_lost_steps(self) -> None:
-        """Steps whose snapshot went with an old machine are done again: an unfinished step
-        whose trained snapshot is gone is retrained, and a finished step whose snapshot a
-        later step starts from is redone (its adapter cannot be measured again otherwise)."""
-        snaps = self.work / "snap"
-        for step in list(self.res["partial"]):
-            if "train" in self.res["partial"][step] and not (snaps / f"{step.replace(':', '_')}@trained").is_dir():
-                print(f"{step}: its trained snapshot is lost; training again", flush=True)
-                self.res["partial"].pop(step)
-                self.progress_file(step).unlink(missing_ok=True)
-        needs = {"round:on:2": "elites@1", "round:off:2": "elites@1"}
-        needs |= {f"round:{v}:{r}": f"{v}@{r - 1}" for v in ("on", "off") for r in range(3, self.p["rounds"] + 1)}
-        makers = {"elites@1": "arm:elites"} | {f"{v}@{r}": f"round:{v}:{r}" for v in ("on", "off")
-                                               for r in range(2, self.p["rounds"] + 1)}
-        for step, snap in needs.items():
-            if step not in self.res["steps"] and not (snaps / snap).is_dir() and makers[snap] in self.res["steps"]:
-                print(f"{makers[snap]}: snapshot {snap} is lost; done again for {step}", flush=True)
-                self.res.setdefault("redone", []).append(makers[snap])
-                self.res["steps"].pop(makers[snap])
-                self.progress_file(makers[snap]).unlink(missing_ok=True)
-
-    def snapshot_of(self, src: str, as_: str) -> None:
-        self._copy(self.work / "snap" / src, as_)
-
-    def _copy(self, src: Path, as_: str) -> None:
-        """Copies to a temporary name, then renames: a crash never leaves half a snapshot."""
-        dst, tmp = self.work / "snap" / as_, self.work / "snap" / f".{as_}.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(src, tmp, ignore=shutil.ignore_patterns("writer.lock"))
-        shutil.rmtree(dst, ignore_errors=True)
-        tmp.rename(dst)
-        self.mirror(dst)  # once, when the snapshot is made
-
-    def save(self, step: str, value: dict[str, Any]) -> None:
-        self.res["steps"][step] = value
-        self.res["partial"].pop(step, None)
-        self.write()
-        print(f"[{time.strftime('%H:%M:%S')}] {step}: {short(value)}", flush=True)
-
-    def write(self) -> None:
-        """The results file, whole or not at all (a crash mid-write keeps the previous one)."""
-        self.res.update(date=date.today().isoformat(), machine=machine())
-        self.json_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.json_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.res, indent=1))
-        tmp.replace(self.json_path)
-        write_report(self.res, self.md_path)
 
     # -- measures ---------------------------------------------------------------------------
     def heldout(self, c: Campaign, step: str) -> dict[str, Any]:
@@ -420,11 +202,6 @@ class Experiment:
         out["train"] = {k: rec[k] for k in ("n_examples", "n_new_examples", "mix", "anchors", "data_hash", "metrics")}
         out["rescore"] = rec.get("rescore")
         return out
-
-    def progress_file(self, step: str) -> Path:
-        """Held-out chunk counts, written straight into the tracked state folder (chunks of
-        minutes each survive a new machine, if the snapshot they were measured on does)."""
-        return self.state / "progress" / f"{step.replace(':', '_')}.jsonl"
 
     def measured(self, step: str, arm_dir: str, src: str, after: str | None = None) -> dict[str, Any]:
         """The held-out and phase parts of ``step`` on the campaign in snapshot ``src``; the
@@ -604,22 +381,6 @@ class Experiment:
             value["step_s"] = time.time() - t
             self.save(name, value)
         return True
-
-
-def machine() -> str:
-    try:
-        import torch
-
-        gpu = f"; GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "; no GPU"
-    except ImportError:
-        gpu = ""
-    return f"{cpu_model()}, flags: {cpu_flags()}, load {load_average()}{gpu}"
-
-
-def short(v: dict[str, Any]) -> str:
-    h = v.get("heldout") or {}
-    return json.dumps({k: v[k] for k in ("valid_rate", "num_elites", "skipped", "step_s") if k in v}
-                      | {k: h[k] for k in h if k.startswith("pass@") and not k.endswith("_ci")})
 
 
 def main(argv: list[str] | None = None) -> int:
