@@ -18,7 +18,10 @@ Arms, each one fine-tune round from the same base and the same archive (a base c
      fresh solve attempt's (``own_solutions_only``); seed examples fill up to the same count;
   3c. ``elites_drop``: 3b's control, as many elites as 3b keeps, drawn at random.
 Then rounds 2..``rounds`` of arm 3, anchors on (accumulation, seed share, KL to the base)
-and off (the current elites alone), each round followed by an evolution phase.
+and off (the current elites alone), each round followed by an evolution phase. Then data
+*added* to the seeds instead of swapped in (arms 2-4 trade seed examples for generated ones):
+  5. ``seeds+elites_own``: every seed example of arm 2 + arm 3b's elite examples;
+  6. ``seeds+best_of_n``: every seed example of arm 2 + as many of arm 4's examples, by item.
 
 Measures, per generator: held-out P3 pass@k (unbiased, ``evo.evalsolve.evaluate``) with 95%
 bootstrap intervals over puzzles on a fixed, seeded set of *test* families; valid rate per
@@ -41,27 +44,36 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from self_improve_plan import FIXED_STEPS, OWN_FILTERS, SIZES, anchors, make_config, step_names
-from self_improve_state import MIRROR_MAX_BYTES, RunState
+from peft.utils import SAFETENSORS_WEIGHTS_NAME
+from self_improve_plan import (
+    ADDED_TO_SEEDS,
+    FIXED_STEPS,
+    OWN_FILTERS,
+    SIZES,
+    anchors,
+    make_config,
+    step_names,
+)
+from self_improve_sources import ArmSources, by_item
+from self_improve_state import MIRROR_MAX_BYTES
 
 from domains.p3.heldout import PROMPT_STYLES
 from evo.campaign import Campaign
 from evo.descriptor import Embedder
-from evo.domain import ParseError
 from evo.finetune import archive_examples, finetune_and_swap
 from evo.finetune.data import Example, item_examples
-from evo.finetune.rounds import current_adapter
+from evo.finetune.rounds import ADAPTERS, current_adapter
 from evo.finetune.train import token_counter
 from evo.heldout import evaluate
-from evo.llm import SamplingParams, load_generator
+from evo.llm import load_generator
 from evo.llm.embedded import cache_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "experiments" / "results"
-__all__ = ["MIRROR_MAX_BYTES", "SIZES", "Experiment", "main", "step_names"]
+__all__ = ["MIRROR_MAX_BYTES", "SIZES", "Experiment", "by_item", "main", "step_names"]
 
 
-class Experiment(RunState):
+class Experiment(ArmSources):
     """The steps, their shared pieces (base model, embedder, puzzles) and the results file."""
 
     def __init__(self, size: str, work: Path, results: Path, seed: int = 0, prompt_style: str = "completion",
@@ -138,56 +150,6 @@ class Experiment(RunState):
                 "qd_end": end["qd_score"], "qd_per_1000": (end["qd_score"] - start_qd) / n * 1000 if n else 0.0,
                 "num_elites": end["num_elites"], "wall_s": time.time() - t}
 
-    # -- data -------------------------------------------------------------------------------
-    def all_seed_examples(self, c: Campaign) -> list[Example]:
-        rng = np.random.default_rng([self.seed, 17])
-        return item_examples(c.domain, [(None, s) for s in c.domain.seeds()], "seed", seeds=c.domain.seeds(),
-                             n_shots=1, solve=True, max_length=self.p["max_length"], rng=rng, count=self.count)
-
-    def seed_examples(self, c: Campaign, n: int) -> list[Example]:
-        """``n`` seed examples in a fixed seeded order (the same for every arm: paired data)."""
-        ex, rng = self.all_seed_examples(c), np.random.default_rng([self.seed, 18])
-        order = list(rng.permutation(len(ex)))
-        while len(order) < n:  # only when the budget exceeds the distinct seed examples
-            order += list(rng.permutation(len(ex)))
-        return [ex[i] for i in order[:n]]
-
-    def budget(self, c: Campaign) -> int:
-        """Examples per trained arm: ``train_examples``, capped by the distinct seed examples."""
-        return min(self.p["train_examples"], len(self.all_seed_examples(c)))
-
-    def best_of_n(self, c: Campaign, n_items: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        """Plain sampling from seeds (no archive): the first valid, new item of ``bon_n`` per prompt."""
-        dom, seeds, p = c.domain, c.domain.seeds(), self.p
-        rng = np.random.default_rng([self.seed, 99])
-        seen = {dom.key(s) for s in seeds}
-        items, drawn, valid_n = [], 0, 0
-        for attempt in range(p["bon_batches"]):
-            if len(items) >= n_items:
-                break
-            prompts = []
-            for _ in range(p["prompts"]):
-                picks = rng.choice(len(seeds), size=2, replace=False)
-                prompts.append(dom.preamble + "".join(dom.render(seeds[i]) for i in picks) + dom.open_prefix)
-            params = SamplingParams(n=p["bon_n"], temperature=0.8, top_p=0.95, max_new_tokens=p["max_new_tokens"],
-                                    stop=dom.stop, seed=self.seed * 31 + attempt)
-            for samples in self.base_llm().generate(prompts, params):
-                parsed = []
-                for s in samples:
-                    drawn += 1
-                    try:
-                        parsed.append(dom.parse(dom.open_prefix + s.text))
-                    except ParseError:
-                        pass
-                verdicts = dom.verify(parsed, c.sandbox) if parsed else []
-                valid_n += sum(v.valid for v in verdicts)
-                best = next((it for it, v in zip(parsed, verdicts) if v.valid and dom.key(it) not in seen), None)
-                if best is not None:
-                    seen.add(dom.key(best))
-                    items.append(best)
-        return items[:n_items], {"drawn": drawn, "valid": valid_n, "valid_rate": valid_n / drawn if drawn else 0.0,
-                                 "items": min(len(items), n_items), "wanted": n_items}
-
     # -- one trained arm ----------------------------------------------------------------------
     def train_arm(self, c: Campaign, current: list[Example], source: str, finetune: dict[str, Any]) -> dict[str, Any]:
         # The cpu-1.5b run's first arms trained on TRL's joint tokenization, and every arm of a
@@ -239,6 +201,8 @@ class Experiment(RunState):
             finally:
                 c.close()
             self.snapshot(arm_dir, snap)
+            if "skipped" not in out:
+                self.keep_data(step)
             return out
 
         out = dict(self.part(step, "train", train))
@@ -257,7 +221,8 @@ class Experiment(RunState):
                  "arm:elites_drop": self.step_elites_drop}
         rounds = [(f"round:{v}:{r}", lambda v=v, r=r: self.step_round(v, r))
                   for v in ("on", "off") for r in range(2, self.p["rounds"] + 1)]
-        s = [(name, fixed[name]) for name in FIXED_STEPS] + rounds
+        added = [(f"arm:seeds+{a}", lambda a=a: self.step_seeds_plus(a)) for a in ADDED_TO_SEEDS]
+        s = [(name, fixed[name]) for name in FIXED_STEPS] + rounds + added
         assert [name for name, _ in s] == step_names(self.p)
         return s
 
@@ -342,6 +307,10 @@ class Experiment(RunState):
         """Arm 4's trained adapter measured again, served as this run serves it now: a control
         for the arms measured after the switch to ``--lora-serving merge`` (the merged weights
         and the LoRA request compute the same function, up to bfloat16 rounding)."""
+        if not (self.work / "snap" / "arm_best_of_n@trained" / ADAPTERS / "round-1" / SAFETENSORS_WEIGHTS_NAME).is_file():
+            # the snapshot (or its weights) did not come to this machine: nothing to measure again
+            return {"round": 1, "skipped": "arm 4's adapter went with its machine"}
+
         def heldout() -> dict[str, Any]:
             c = self.campaign("arm-best_of_n-check", "arm_best_of_n@trained")
             try:
@@ -358,6 +327,29 @@ class Experiment(RunState):
                 "data": {"seed_examples": n}}
 
         return self.trained("arm:seeds", "arm-seeds", "s0", build)
+
+    def step_seeds_plus(self, added: str) -> dict[str, Any]:
+        """Arms 5 and 6: arm 2's seed examples, all of them, with generated data *added* instead
+        of swapped in: arm 3b's elite examples (``elites_own``), or as many of arm 4's best-of-N
+        examples, drawn by item (``best_of_n``). Arms 2-4 trade seed examples for generated ones,
+        and a seed example is worth more; here both arms keep every seed example and add the same
+        number of examples, so against arm 2 they ask whether the data adds anything to the real
+        examples, and against each other whose data adds more."""
+        def build(c: Campaign):
+            n = self.budget(c)
+            own = archive_examples(c.store, c.archive, c.domain, c.config.finetune.model_copy(update=OWN_FILTERS),
+                                   1, self.seed, self.count)
+            own = own[: n - max(1, int(np.ceil(self.p["seed_share"] * n)))]  # as arm 3b took them
+            if added == "elites_own":
+                extra = own
+            else:
+                bon = [e for e in self.arm_data("arm:best_of_n") if e.source == "best_of_n"]
+                extra = by_item(bon, len({e.key for e in own}), [self.seed, 5, 6])[: len(own)]
+            data = self.seed_examples(c, n) + extra
+            return data, "archive" if added == "elites_own" else "best_of_n", anchors(self.p, on=True, round1=True), {
+                "data": {"seed_examples": n, f"{added}_examples": len(extra)}}
+
+        return self.trained(f"arm:seeds+{added}", f"arm-seeds+{added}", "s0", build)
 
     def step_round(self, variant: str, r: int) -> dict[str, Any]:
         src = "elites@1" if r == 2 else f"{variant}@{r - 1}"

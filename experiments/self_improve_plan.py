@@ -62,9 +62,15 @@ FIXED_STEPS = ("campaign:base", "arm:base", "arm:elites", "arm:best_of_n", "arm:
                "check:best_of_n", "arm:elites_drop")
 
 
+# Arms 5 and 6, after the rounds: every seed example of arm 2 plus generated data of each kind
+ADDED_TO_SEEDS = ("elites_own", "best_of_n")
+
+
 def step_names(p: dict[str, Any]) -> list[str]:
-    """The plan's steps in run order: the fixed arms, then rounds 2.. of the anchored and unanchored runs."""
-    return [*FIXED_STEPS, *(f"round:{v}:{r}" for v in ("on", "off") for r in range(2, p["rounds"] + 1))]
+    """The plan's steps in run order: the fixed arms, rounds 2.. of the anchored and unanchored
+    runs, then the arms that add generated data to the seeds."""
+    return [*FIXED_STEPS, *(f"round:{v}:{r}" for v in ("on", "off") for r in range(2, p["rounds"] + 1)),
+            *(f"arm:seeds+{a}" for a in ADDED_TO_SEEDS)]
 
 
 def make_config(p: dict[str, Any], seed: int) -> CampaignConfig:

@@ -14,12 +14,15 @@ ROWS = [("arm:base", "1. base (no training)"), ("arm:seeds", "2. seeds only"),
         ("arm:elites", "3. seeds + evolved elites"), ("arm:best_of_n", "4. seeds + best-of-N samples"),
         ("arm:elites_own", "3b. seeds + evolved elites, solved and own solutions only"),
         ("arm:elites_drop", "3c. seeds + as many evolved elites as 3b, at random"),
-        ("check:best_of_n", "4, measured again (control for the serving)")]
+        ("check:best_of_n", "4, measured again (control for the serving)"),
+        ("arm:seeds+elites_own", "5. every seed example of 2 + 3b's elites, added"),
+        ("arm:seeds+best_of_n", "6. every seed example of 2 + as many best-of-N samples, added")]
 # (arm, baseline): what each comparison asks
 PAIRS = [("arm:elites", "arm:best_of_n"), ("arm:elites", "arm:seeds"), ("arm:elites", "arm:base"),
          ("arm:best_of_n", "arm:base"), ("arm:seeds", "arm:base"), ("arm:elites_own", "arm:best_of_n"),
          ("arm:elites_own", "arm:elites"), ("arm:seeds", "arm:best_of_n"), ("check:best_of_n", "arm:best_of_n"),
-         ("arm:elites_own", "arm:elites_drop")]
+         ("arm:elites_own", "arm:elites_drop"), ("arm:seeds+elites_own", "arm:seeds+best_of_n"),
+         ("arm:seeds+elites_own", "arm:seeds"), ("arm:seeds+best_of_n", "arm:seeds")]
 
 
 def per_puzzle(h: dict[str, Any], k: int) -> list[float]:
@@ -83,7 +86,10 @@ def write_report(res: dict[str, Any], path: Path) -> None:
                  else "- | -")
         served = " (merged adapter)" if h and h.get("lora_serving") == "merge" else ""
         lines.append(f"| {label}{served} | {_train(v)} | {cells} | {phase} |")
-    pairs = list(PAIRS) + [(f"round:on:{r}", f"round:off:{r}") for r in range(2, p["rounds"] + 1)]
+    # a round against the other variant's, and against round 1 (arm 3): a collapse shows there
+    pairs = list(PAIRS) + [pair for r in range(2, p["rounds"] + 1) for pair in
+                           ((f"round:on:{r}", f"round:off:{r}"), (f"round:on:{r}", "arm:elites"),
+                            (f"round:off:{r}", "arm:elites"))]
     comp = []
     for a, b in pairs:
         ha, hb = (res["steps"].get(x, {}).get("heldout") for x in (a, b))

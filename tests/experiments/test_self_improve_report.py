@@ -39,3 +39,23 @@ def test_report(tmp_path):
     assert "| elites vs base | pass@10 | +0.500 " in md  # 4 of 6 puzzles solved vs 1 of 6
     assert "4/0" in md
     assert per_puzzle({"n": 10, "correct": [0, 10]}, 1) == [0.0, 1.0]
+
+
+def test_report_added_arms_and_rounds_against_round_one(tmp_path):
+    """Arms 5 and 6 (generated data added to every seed example) get rows and their three
+    comparisons; a later round is compared with round 1, where a collapse would show."""
+    plan = {"size": "cpu-1.5b", "ks": [1, 10], "eval_limit": None, "n": 10, "prompt_style": "completion",
+            "phase_iters": 2, "prompts": 16, "samples": 4, "train_examples": 96, "rounds": 3}
+    train = {"n_examples": 150, "mix": {"sources": {"archive": 54, "seed": 96}}, "metrics": {}}
+    steps = {key: {"round": 1, "train": train, "heldout": heldout(c)} for key, c in (
+        ("arm:seeds", [1, 0, 0, 2]), ("arm:elites", [3, 0, 0, 0]), ("round:on:2", [0, 0, 0, 0]),
+        ("arm:seeds+elites_own", [4, 1, 0, 0]), ("arm:seeds+best_of_n", [1, 0, 0, 0]))}
+    out = tmp_path / "r.md"
+    write_report({"plan": plan, "steps": steps}, out)
+    md = out.read_text()
+    assert "| 5. every seed example of 2 + 3b's elites, added | 150 (54 archive, 96 seed) |" in md
+    assert "| 6. every seed example of 2 + as many best-of-N samples, added |" in md
+    assert "| seeds+elites_own vs seeds+best_of_n | pass@10 | +0.250 " in md  # 2 of 4 solved vs 1 of 4
+    assert "| seeds+best_of_n vs seeds | pass@10 | -0.250 " in md
+    assert "| on:2 vs elites | pass@10 | -0.250 " in md  # the collapse, seen against round 1
+    assert "off:2 vs" not in md  # not run: no comparison

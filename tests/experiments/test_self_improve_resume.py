@@ -144,3 +144,34 @@ def test_an_unfinished_base_campaign_is_mirrored_and_restored(tmp_path):
     with sqlite3.connect(again.work / "base" / "campaign.sqlite") as db:
         assert db.execute("SELECT x FROM t").fetchall() == [(7,)]
     assert (again.work / "base" / "measures.npz").read_bytes() == b"m"
+
+
+def test_an_arms_training_data_is_kept_beside_the_results(tmp_path):
+    """Arm 6 adds arm 4's exact best-of-N examples to the seeds: they are read from arm 4's
+    snapshot once and kept in the tracked state, so a new machine (no snapshot) still has them;
+    with neither, the step says which data is gone instead of training on something else."""
+    from evo.finetune.data import Example, write_examples
+
+    exp = make(tmp_path)
+    with pytest.raises(FileNotFoundError, match="arm:best_of_n: its training data went with its snapshot"):
+        exp.arm_data("arm:best_of_n")
+    rows = [Example("p", "c1", "generate", "best_of_n", "k1"), Example("p", "c2", "solve", "seed", "k2")]
+    src = exp.work / "snap" / "arm_best_of_n@trained" / "adapters" / "round-1"
+    src.mkdir(parents=True)
+    write_examples(src / "train.jsonl", rows)
+    assert exp.arm_data("arm:best_of_n") == rows
+    import shutil
+    shutil.rmtree(exp.work / "snap")
+    assert make(tmp_path).arm_data("arm:best_of_n") == rows  # from the state, not the snapshot
+
+
+def test_by_item_keeps_an_items_examples_together():
+    from evo.finetune.data import Example
+
+    ex = [Example("p", f"{k}{kind}", kind, "best_of_n", k) for k in "abcde" for kind in ("generate", "solve")]
+    two = self_improve.by_item(ex, 2, [0, 5, 6])
+    assert len(two) == 4 and len({e.key for e in two}) == 2
+    assert all(sum(e.key == k for e in two) == 2 for k in {e.key for e in two})
+    assert two == [e for e in ex if e in two]  # input order
+    assert self_improve.by_item(ex, 2, [0, 5, 6]) == two  # seeded
+    assert self_improve.by_item(ex, 9, 0) == ex and self_improve.by_item([], 3, 0) == []
