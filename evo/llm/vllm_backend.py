@@ -12,7 +12,8 @@ hot-swaps a round's adapter with a new ``LoRARequest``; the base weights stay lo
 (:mod:`evo.llm.merge`) and restarts the engine on it, with LoRA off: on vLLM 0.32's CPU build
 an active LoRA request made generation 3.5-4x slower (the 1.5B in experiments/self_improve.py,
 2026-12-04: 406 s per 160 held-out samples against 97 s merged; a 128-sample phase 1,222-1,324 s
-against 359 s), which a merge (~1 min) and a restart (~45 s) pay back within one batch.
+against 359 s), which a merge (~1 min) and a restart (~45 s) pay back within one batch, so
+``auto`` (the default) merges on the CPU build and requests on a GPU.
 ``vllm`` is imported only when a generator is built; the engine starts worker processes, so
 a script that builds one needs an ``if __name__ == "__main__":`` guard.
 
@@ -143,7 +144,8 @@ class VLLMGenerator:
     given, sized to it). ``sleep_mode``: allow :meth:`sleep` (GPU only). ``engine``: more
     ``vllm.LLM`` options (``gpu_memory_utilization``, ``max_model_len``,
     ``tensor_parallel_size`` ...); they win over evo's defaults. ``lora_serving``: "request"
-    (a hot-swapped ``LoRARequest``) or "merge" (the module docstring)."""
+    (a hot-swapped ``LoRARequest``), "merge" (the module docstring) or "auto" (merge on the
+    CPU build, request on a GPU)."""
 
     def __init__(
         self,
@@ -157,7 +159,7 @@ class VLLMGenerator:
         lora_rank: int | None = None,
         sleep_mode: bool = False,
         engine: dict[str, Any] | None = None,
-        lora_serving: str = "request",
+        lora_serving: str = "auto",
     ) -> None:
         # vLLM logs dozens of INFO/WARNING lines per engine start (its processes inherit this);
         # VLLM_LOGGING_LEVEL=INFO brings them back
@@ -173,9 +175,9 @@ class VLLMGenerator:
         self._vllm, self._LoRARequest = vllm, LoRARequest
         self.name = model
         self.version = version
-        if lora_serving not in ("request", "merge"):
-            raise EvoError(f"unknown lora_serving '{lora_serving}' (choose request or merge)")
-        self.merges = lora_serving == "merge"
+        if lora_serving not in ("auto", "request", "merge"):
+            raise EvoError(f"unknown lora_serving '{lora_serving}' (choose auto, request or merge)")
+        self.merges = lora_serving == "merge" or (lora_serving == "auto" and self.on_cpu)
         if adapter and lora_rank is None:
             lora_rank = adapter_rank(adapter)
         self.max_lora_rank = engine_lora_rank(lora_rank) if lora_rank and not self.merges else None

@@ -28,7 +28,8 @@ PROMPTS = [PROMPT, "def g(s: str) -> int:\n    return", "# a list of three prime
 @pytest.fixture(scope="module")
 def engine():
     gen = load_generator("vllm", MODEL, batch_size=16, device="auto", dtype="auto", lora_rank=LORA_R,
-                         sleep_mode=True, engine={"max_model_len": 1024, "max_num_batched_tokens": 128})
+                         sleep_mode=True, engine={"max_model_len": 1024, "max_num_batched_tokens": 128},
+                         lora_serving="request")  # the hot-swap path (auto would merge on CPU)
     yield gen
     del gen.engine
 
