@@ -224,6 +224,7 @@ class VLLMGenerator:
         self._warned_seed = False
         self.engine: Any = None
         self.serving: str | None = None
+        self._restart_on: str | None = None
         if not (self.merges and adapter):  # merging: set_adapter starts it on the merged weights
             self._start(path)
         if adapter:
@@ -238,7 +239,7 @@ class VLLMGenerator:
             first = (errors()[0]["msg"] if callable(errors) else  # is on the error, not line 1
                      (str(exc).strip().splitlines() or [type(exc).__name__])[0])
             raise EvoError(f"vLLM cannot start an engine for generator model '{self.name}': {first}") from None
-        self.serving = path
+        self.serving, self._restart_on, self.asleep = path, None, False  # a started engine is awake
 
     def _merged(self, adapter: str) -> str:
         from evo.llm.merge import merged_model
@@ -255,7 +256,7 @@ class VLLMGenerator:
         (on the base weights for None), unless it serves them already."""
         if self.merges:
             target = self._merged(path) if path else resolve_model_path(self.name)
-            if target != self.serving:
+            if target != self.serving or self.engine is None:
                 self.close()
                 self._start(target)
         elif path is None:
@@ -295,16 +296,27 @@ class VLLMGenerator:
         return self._hf_model
 
     def sleep(self) -> None:
-        """Frees the engine's GPU memory for a training step (no-op where vLLM cannot sleep)."""
-        if self.can_sleep and not self.asleep:
+        """Frees the engine's memory for a training step. A merging engine is stopped: the next
+        :meth:`set_adapter` restarts it on the new merged weights anyway, and on CPU, where vLLM
+        cannot sleep, its copy of the weights and KV cache (~7 GB for the 1.5B) would otherwise
+        sit beside the trainer. Elsewhere vLLM's sleep mode (GPU), or nothing."""
+        if self.asleep:
+            return
+        if self.merges and self.engine is not None:
+            self.close()
+            self._restart_on = self.serving  # started again by set_adapter or the next generate
+            self.asleep = True
+        elif self.can_sleep:
             self.engine.sleep(level=1)
             self.asleep = True
 
     def wake_up(self) -> None:
-        """Restores the engine after :meth:`sleep`."""
+        """Restores the engine after :meth:`sleep` (a stopped merging engine starts when next
+        needed: on the round's new weights, not once on the old ones and again)."""
         if self.asleep:
-            self.engine.wake_up()
             self.asleep = False
+            if self.engine is not None:
+                self.engine.wake_up()
 
     def close(self) -> None:
         """Stops the engine's processes now; calling it again does nothing.
@@ -332,6 +344,8 @@ class VLLMGenerator:
             return []
         if self.asleep:
             self.wake_up()
+        if self.engine is None and self._restart_on:  # stopped by sleep(), no new weights since
+            self._start(self._restart_on)
         seed = params.seed
         if seed is not None and not self.seeded:
             if not self._warned_seed:

@@ -175,6 +175,30 @@ def test_sleep_frees_the_engine_and_generate_wakes_it(gpu_vllm):
     assert not gen.asleep and gen.engine.calls == [] and "enable_sleep_mode" not in gen.engine.options
 
 
+def test_a_merging_engine_stops_for_training_and_starts_once_on_the_new_weights(gpu_vllm, tmp_path, monkeypatch):
+    """On CPU vLLM cannot sleep, and the engine's weights and KV cache sat beside the trainer;
+    a merging engine restarts after the round anyway, so sleep() stops it and the restart
+    happens once, on the new merged weights (or on the old ones if something generates first)."""
+    monkeypatch.setattr("evo.llm.merge.merged_model", lambda model, adapter, dtype="bfloat16": f"/merged/{adapter}")
+    gpu_vllm.is_cpu = lambda: True
+    gen = VLLMGenerator("m", device="cpu", lora_rank=16, sleep_mode=True)  # auto: merges on CPU
+    assert len(StandInEngine.started) == 1
+    gen.sleep()
+    gen.sleep()
+    assert gen.engine is None and gen.asleep
+    gen.wake_up()  # as finetune_and_swap does after training: nothing starts yet
+    assert gen.engine is None and len(StandInEngine.started) == 1
+    one = _adapter(tmp_path / "round-1", 16)
+    gen.set_adapter(one, 1)
+    assert [e["model"] for e in StandInEngine.started] == ["m", f"/merged/{one}"]
+    gen.sleep()
+    gen.set_adapter(one, 2)  # the same weights, but the engine was stopped: started again
+    assert StandInEngine.started[-1]["model"] == f"/merged/{one}" and gen.engine is not None
+    gen.sleep()
+    assert gen.generate(["p"], SamplingParams())  # nothing new: back on the weights it served
+    assert [e["model"] for e in StandInEngine.started][-1] == f"/merged/{one}" and len(StandInEngine.started) == 4
+
+
 def test_seeds_per_prompt_and_greedy_with_several_samples(gpu_vllm):
     gen = VLLMGenerator("m")
     out = gen.generate(["a", "b"], SamplingParams(n=2, seed=10))
