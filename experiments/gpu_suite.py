@@ -227,9 +227,12 @@ def save_state(root: Path, size: str, out: Path) -> None:
     for suffix in ("json", "md"):  # the .state folder beside them travels inside the tarball
         if (f := results / f"self_improve_{size}.{suffix}").is_file():
             shutil.copy(f, out / f.name)
+    from self_improve_plan import SIZES, step_names
+
     done = set(json.loads((results / f"self_improve_{size}.json").read_text())["steps"]) \
         if (results / f"self_improve_{size}.json").is_file() else set()
-    needed = {"s0"} if not {"arm:base", "arm:elites", "arm:best_of_n", "arm:seeds"} <= done else set()
+    from_s0 = {s for s in step_names(SIZES[size]) if s.startswith("arm:")}  # every arm trains from s0
+    needed = {"s0"} if not from_s0 <= done else set()
     rounds = sorted({int(s.split(":")[2]) for s in done if s.startswith("round:")} | {1})
     for v in ("on", "off"):
         last = max([r for r in rounds if f"round:{v}:{r}" in done], default=1)

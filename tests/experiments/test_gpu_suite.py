@@ -5,6 +5,7 @@ docs/gpu_suite.md at tiny size on this CPU, a machine lost between calls include
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -86,6 +87,13 @@ def test_state_round_trip_in_parts(tmp_path, monkeypatch):
     steps = {"campaign:base": {}, "arm:base": {}, "arm:elites": {}, "arm:best_of_n": {}, "arm:seeds": {},
              "round:on:2": {}}
     (root / "results" / "self_improve_tiny.json").write_text(json.dumps({"steps": steps}))
+    (root / "work" / "snap" / "s0").mkdir(parents=True)
+    gpu_suite.save_state(root, "tiny", tmp_path / "early")  # arm 3b and later arms still train from s0
+    with tarfile.open(fileobj=io.BytesIO(b"".join(p.read_bytes() for p in
+                                                  sorted((tmp_path / "early").glob("state.tar.gz.*"))))) as tar:
+        assert any(n.startswith("work/snap/s0") for n in tar.getnames())
+    steps |= {s: {} for s in self_improve.step_names(self_improve.SIZES["tiny"]) if s.startswith("arm:")}
+    (root / "results" / "self_improve_tiny.json").write_text(json.dumps({"steps": steps}))
     for snap in ("s0", "elites@1", "on@2"):
         d = root / "work" / "snap" / snap / "adapters" / "round-1"
         d.mkdir(parents=True)
@@ -98,10 +106,10 @@ def test_state_round_trip_in_parts(tmp_path, monkeypatch):
     local, results = tmp_path / "local", tmp_path / "results"
     gpu_suite.collect(out, local, results, "tiny")
     state = local / "state" / "state.tar.gz"
-    assert gpu_suite.done_steps(state) == 6
+    assert gpu_suite.done_steps(state) == len(steps)
     with tarfile.open(state) as tar:
         names = tar.getnames()
-    # the four arms are done: s0 is no longer needed; round on:3 starts from on@2, off:2 from elites@1
+    # every arm is done: s0 is no longer needed; round on:3 starts from on@2, off:2 from elites@1
     assert "work/snap/on@2/adapters/round-1/pool.jsonl" in names
     assert any(n.startswith("work/snap/elites@1") for n in names)
     assert not any(n.startswith("work/snap/s0") for n in names)
