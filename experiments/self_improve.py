@@ -46,8 +46,6 @@ from typing import Any
 import numpy as np
 from peft.utils import SAFETENSORS_WEIGHTS_NAME
 from self_improve_plan import (
-    ADDED_TO_SEEDS,
-    FIXED_STEPS,
     OWN_FILTERS,
     SIZES,
     anchors,
@@ -215,16 +213,21 @@ class Experiment(ArmSources):
 
     # -- the steps --------------------------------------------------------------------------
     def steps(self) -> list[tuple[str, Any]]:
+        """The plan's steps (``step_names``) with the method that runs each."""
         fixed = {"campaign:base": self.step_base, "arm:base": self.step_arm_base, "arm:elites": self.step_elites,
                  "arm:best_of_n": self.step_best_of_n, "arm:seeds": self.step_seeds,
                  "arm:elites_own": self.step_elites_own, "check:best_of_n": self.step_serving_check,
                  "arm:elites_drop": self.step_elites_drop}
-        rounds = [(f"round:{v}:{r}", lambda v=v, r=r: self.step_round(v, r))
-                  for v in ("on", "off") for r in range(2, self.p["rounds"] + 1)]
-        added = [(f"arm:seeds+{a}", lambda a=a: self.step_seeds_plus(a)) for a in ADDED_TO_SEEDS]
-        s = [(name, fixed[name]) for name in FIXED_STEPS] + rounds + added
-        assert [name for name, _ in s] == step_names(self.p)
-        return s
+
+        def runner(name: str) -> Any:
+            if name.startswith("round:"):
+                _, variant, r = name.split(":")
+                return lambda: self.step_round(variant, int(r))
+            if name.startswith("arm:seeds+"):
+                return lambda: self.step_seeds_plus(name.removeprefix("arm:seeds+"))
+            return fixed[name]
+
+        return [(name, runner(name)) for name in step_names(self.p)]
 
     def step_base(self) -> dict[str, Any]:
         self.expect("campaign:base", "campaign:base")
@@ -247,6 +250,14 @@ class Experiment(ArmSources):
     def step_arm_base(self) -> dict[str, Any]:
         return {"round": 0, **self.measured("arm:base", "arm-base", "s0")}
 
+    def elite_examples(self, c: Campaign, filters: dict[str, Any], *, capped: bool = True) -> list[Example]:
+        """The archive's elite examples that ``filters`` (FinetuneConfig fields) keep, as arm 3
+        and its variants take them: capped, a seed share of the budget stays for seed examples."""
+        elites = archive_examples(c.store, c.archive, c.domain, c.config.finetune.model_copy(update=filters), 1,
+                                  self.seed, self.count)
+        n = self.budget(c)
+        return elites[: n - max(1, int(np.ceil(self.p["seed_share"] * n)))] if capped else elites
+
     def step_elites(self, filters: dict[str, Any] | Any = None, step: str = "arm:elites",
                     arm_dir: str = "arm-elites", after: str | None = "elites@1") -> dict[str, Any]:
         """Arm 3 and its variants: ``filters`` (FinetuneConfig fields, or a function of the
@@ -254,9 +265,7 @@ class Experiment(ArmSources):
         def build(c: Campaign):
             n = self.budget(c)
             chosen = (filters(c) if callable(filters) else filters) or {}
-            cfg = c.config.finetune.model_copy(update=chosen)
-            elites = archive_examples(c.store, c.archive, c.domain, cfg, 1, self.seed, self.count)
-            elites = elites[: n - max(1, int(np.ceil(self.p["seed_share"] * n)))]  # a seed share stays
+            elites = self.elite_examples(c, chosen)
             data = elites + self.seed_examples(c, n - len(elites))
             return data, "archive", anchors(self.p, on=True, round1=True), {
                 "data": {"elite_examples": len(elites), "seed_examples": n - len(elites), **chosen}}
@@ -270,8 +279,7 @@ class Experiment(ArmSources):
         """Arm 3b's control: as many elites as 3b keeps, drawn at random (seeded) instead of by
         the filters, so that 3b and this arm hold the same numbers of elite and seed examples."""
         def filters(c: Campaign) -> dict[str, Any]:
-            own = archive_examples(c.store, c.archive, c.domain, c.config.finetune.model_copy(update=OWN_FILTERS),
-                                   1, self.seed, self.count)
+            own = self.elite_examples(c, OWN_FILTERS, capped=False)
             return {"max_examples": max(1, len({e.candidate_id for e in own}))}
 
         return self.step_elites(filters, "arm:elites_drop", "arm-elites_drop", after=None)
@@ -337,9 +345,7 @@ class Experiment(ArmSources):
         examples, and against each other whose data adds more."""
         def build(c: Campaign):
             n = self.budget(c)
-            own = archive_examples(c.store, c.archive, c.domain, c.config.finetune.model_copy(update=OWN_FILTERS),
-                                   1, self.seed, self.count)
-            own = own[: n - max(1, int(np.ceil(self.p["seed_share"] * n)))]  # as arm 3b took them
+            own = self.elite_examples(c, OWN_FILTERS)  # as arm 3b took them
             if added == "elites_own":
                 extra = own
             else:
