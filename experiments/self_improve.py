@@ -58,6 +58,7 @@ from self_improve_state import MIRROR_MAX_BYTES
 from domains.p3.heldout import PROMPT_STYLES
 from evo.campaign import Campaign
 from evo.descriptor import Embedder
+from evo.errors import EvoError
 from evo.finetune import archive_examples, finetune_and_swap
 from evo.finetune.data import Example, item_examples
 from evo.finetune.rounds import ADAPTERS, current_adapter
@@ -75,12 +76,16 @@ class Experiment(ArmSources):
     """The steps, their shared pieces (base model, embedder, puzzles) and the results file."""
 
     def __init__(self, size: str, work: Path, results: Path, seed: int = 0, prompt_style: str = "completion",
-                 overrides: dict[str, Any] | None = None, lora_serving: str = "request") -> None:
+                 overrides: dict[str, Any] | None = None, lora_serving: str = "request",
+                 steps: list[str] | None = None) -> None:
         p = {**SIZES[size], **(overrides or {})}
         self.seed, self.style = seed, prompt_style
         self.lora_serving = lora_serving  # how vLLM serves an arm's adapter; not in the plan (same function)
         self.cfg = make_config(p, seed)
-        super().__init__(size, work, results, {"size": size, "seed": seed, "prompt_style": prompt_style, **p}, p)
+        plan = {"size": size, "seed": seed, "prompt_style": prompt_style, **p}
+        check_steps(p, steps)
+        # wanted: the named steps (plus what a lost snapshot makes them need, added by RunState)
+        super().__init__(size, work, results, plan, p, set(steps) if steps else None)
         self._llm = self._embedder = None
         self.count = token_counter(self.cfg.generator.model)
 
@@ -366,10 +371,11 @@ class Experiment(ArmSources):
         return self.trained(f"round:{variant}:{r}", f"arm-elites-{variant}", src, build, after=f"{variant}@{r}")
 
     def run(self, deadline: float | None = None) -> bool:
-        """Runs the unfinished steps in order; stops before a step once ``deadline`` (a
-        ``time.time()``) has passed. True when every step is done."""
+        """Runs the unfinished steps in order (only the wanted ones, where ``--steps`` named
+        some); stops before a step once ``deadline`` (a ``time.time()``) has passed. True when
+        every step it was to run is done."""
         for name, fn in self.steps():
-            if name in self.res["steps"]:
+            if name in self.res["steps"] or (self.wanted is not None and name not in self.wanted):
                 continue
             if deadline is not None and time.time() > deadline:
                 print(f"paused before {name} (time budget)", flush=True)
@@ -379,6 +385,13 @@ class Experiment(ArmSources):
             value["step_s"] = time.time() - t
             self.save(name, value)
         return True
+
+
+def check_steps(p: dict[str, Any], steps: list[str] | None) -> None:
+    """One clear error for a step name that is not in the plan of settings ``p``."""
+    unknown = sorted(set(steps or ()) - set(step_names(p)))
+    if unknown:
+        raise EvoError(f"unknown step {', '.join(unknown)}; the plan's steps: {', '.join(step_names(p))}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -394,8 +407,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lora-serving", choices=["request", "merge"], default="request",
                     help="vLLM: serve a trained arm as a LoRA request, or merged into a copy of the weights "
                          "(3.5-4x faster generation on CPU; recorded per held-out step)")
+    ap.add_argument("--steps", type=lambda v: [x for x in v.split(",") if x],
+                    help="comma-separated steps to run now, in plan order (default: every unfinished one); "
+                         "a finished step they need whose snapshot is lost is done again first")
     ap.add_argument("--fresh", action="store_true", help="discard finished steps and start over")
     a = ap.parse_args(argv)
+    try:  # before --fresh deletes anything
+        check_steps(SIZES[a.size], a.steps)
+    except EvoError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     work = Path(a.work or cache_dir() / "runs" / f"self_improve_{a.size}")
     results = Path(a.results)
     if a.fresh:
@@ -404,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
         (results / f"self_improve_{a.size}.json").unlink(missing_ok=True)
     work.mkdir(parents=True, exist_ok=True)
     exp = Experiment(a.size, work, results, a.seed, a.prompt_style, {"backend": a.backend} if a.backend else None,
-                     a.lora_serving)
+                     a.lora_serving, a.steps)
     done = exp.run(time.time() + a.budget_s if a.budget_s is not None else None)
     print(("finished: " if done else "unfinished, run again to resume: ") + str(exp.md_path), flush=True)
     return 0 if done else 3

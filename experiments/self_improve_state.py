@@ -30,8 +30,10 @@ class RunState:
     that lost the base snapshot (a new machine) is restored from the tracked mirror, and steps
     whose snapshots did not survive are done again."""
 
-    def __init__(self, size: str, work: Path, results: Path, plan: dict[str, Any], p: dict[str, Any]) -> None:
+    def __init__(self, size: str, work: Path, results: Path, plan: dict[str, Any], p: dict[str, Any],
+                 wanted: set[str] | None = None) -> None:
         self.size, self.work, self.p = size, work, p
+        self.wanted = wanted  # the steps this run may do (None: all); lost snapshots only they need stay lost
         self.json_path, self.md_path = results / f"self_improve_{size}.json", results / f"self_improve_{size}.md"
         self.state = results / f"self_improve_{size}.state"
         old = json.loads(self.json_path.read_text()) if self.json_path.is_file() else None
@@ -52,8 +54,7 @@ class RunState:
             shutil.copytree(self.state / "base", work / "base")  # it resumes after its last mirrored iteration
         old.setdefault("partial", {})  # finished parts of unfinished steps (see part())
         self.res = old
-        if new_machine:
-            self.drop_lost_steps()
+        self.drop_lost_steps(new_machine)
         if reset:  # at once: results of the old run must not sit beside this run's mirror
             self.write()
 
@@ -144,12 +145,14 @@ class RunState:
             shutil.copytree(self.state / "snap", self.work / "snap", dirs_exist_ok=True,
                             ignore=shutil.ignore_patterns(".*.tmp"))
 
-    def drop_lost_steps(self) -> None:
-        """Steps whose snapshot went with an old machine are done again: an unfinished step
-        whose trained snapshot is gone is retrained, and a finished step whose snapshot a
-        later step starts from is redone (its adapter cannot be measured again otherwise)."""
+    def drop_lost_steps(self, new_machine: bool) -> None:
+        """Steps whose snapshot went with an old machine are done again: on a new machine, an
+        unfinished step whose trained snapshot is gone is retrained; on every start (a machine
+        that restored s0 in an earlier run lacks the rest as well), a finished step whose
+        snapshot a wanted later step starts from is redone (its adapter cannot be measured
+        again otherwise)."""
         snaps = self.work / "snap"
-        for step in list(self.res["partial"]):
+        for step in list(self.res["partial"]) if new_machine else ():
             if "train" in self.res["partial"][step] and not (snaps / f"{step.replace(':', '_')}@trained").is_dir():
                 print(f"{step}: its trained snapshot is lost; training again", flush=True)
                 self.res["partial"].pop(step)
@@ -158,12 +161,21 @@ class RunState:
         needs |= {f"round:{v}:{r}": f"{v}@{r - 1}" for v in ("on", "off") for r in range(3, self.p["rounds"] + 1)}
         makers = {"elites@1": "arm:elites"} | {f"{v}@{r}": f"round:{v}:{r}" for v in ("on", "off")
                                                for r in range(2, self.p["rounds"] + 1)}
-        for step, snap in needs.items():
-            if step not in self.res["steps"] and not (snaps / snap).is_dir() and makers[snap] in self.res["steps"]:
-                print(f"{makers[snap]}: snapshot {snap} is lost; done again for {step}", flush=True)
-                self.res.setdefault("redone", []).append(makers[snap])
-                self.res["steps"].pop(makers[snap])
-                self.progress_file(makers[snap]).unlink(missing_ok=True)
+        lost = True
+        while lost:  # to a fixpoint: a redone round may need a snapshot that is lost as well
+            lost = False
+            for step, snap in needs.items():
+                if self.wanted is not None and step not in self.wanted:
+                    continue  # not run now: its source stays lost until a run that wants it
+                maker = makers[snap]
+                if step not in self.res["steps"] and not (snaps / snap).is_dir() and maker in self.res["steps"]:
+                    print(f"{maker}: snapshot {snap} is lost; done again for {step}", flush=True)
+                    self.res.setdefault("redone", []).append(maker)
+                    self.res["steps"].pop(maker)
+                    self.progress_file(maker).unlink(missing_ok=True)
+                    if self.wanted is not None:
+                        self.wanted.add(maker)  # this run does it first (run() goes in plan order)
+                    lost = True
 
 
 def machine() -> str:

@@ -175,3 +175,64 @@ def test_by_item_keeps_an_items_examples_together():
     assert two == [e for e in ex if e in two]  # input order
     assert self_improve.by_item(ex, 2, [0, 5, 6]) == two  # seeded
     assert self_improve.by_item(ex, 9, 0) == ex and self_improve.by_item([], 3, 0) == []
+
+
+def lost_snapshots(tmp_path: Path, **overrides) -> self_improve.Experiment:
+    """A run whose rounds' snapshots (adapters, too big to mirror) went with an old machine:
+    only s0 is back; arm 3 and round on:2 are finished."""
+    import shutil
+    exp = make(tmp_path, **overrides)
+    (exp.work / "s0").mkdir(parents=True)
+    (exp.work / "s0" / "store.sqlite").write_bytes(b"x")
+    exp.snapshot("s0", "s0")
+    exp.res["steps"] |= {"campaign:base": BASE, "arm:elites": {"round": 1}, "round:on:2": {"round": 2}}
+    exp.write()
+    shutil.rmtree(exp.work)
+    return exp
+
+
+def test_named_steps_redo_only_the_lost_snapshots_they_need(tmp_path):
+    """--steps arm:seeds+elites_own starts from s0 alone: arm 3 and round on:2 stay finished
+    although their snapshots are lost (2.5 hours not redone); naming round on:3 redoes both
+    makers of the chain it starts from (on@2 from round on:2, elites@1 from arm 3), first."""
+    lost_snapshots(tmp_path, rounds=3)
+    arm5 = self_improve.Experiment("tiny", tmp_path / "work", tmp_path / "results", overrides={"rounds": 3},
+                                   steps=["arm:seeds+elites_own"])
+    assert {"arm:elites", "round:on:2"} <= set(arm5.res["steps"]) and "redone" not in arm5.res
+    assert arm5.wanted == {"arm:seeds+elites_own"}
+
+    round3 = self_improve.Experiment("tiny", tmp_path / "work", tmp_path / "results", overrides={"rounds": 3},
+                                     steps=["round:on:3"])
+    assert "arm:elites" not in round3.res["steps"] and "round:on:2" not in round3.res["steps"]
+    assert round3.wanted == {"round:on:3", "round:on:2", "arm:elites"}
+    assert sorted(round3.res["redone"]) == ["arm:elites", "round:on:2"]
+
+
+def test_a_lost_source_is_found_on_the_same_machine_too(tmp_path):
+    """The check runs on every start, not only when s0 had to be restored: a run on a machine
+    that already restored s0 (an earlier run with --steps) must not start round 2 from nothing."""
+    lost_snapshots(tmp_path)
+    make(tmp_path)  # restores s0 and drops arm 3 (elites@1 lost)
+    again = make(tmp_path)
+    assert (again.work / "snap" / "s0").is_dir() and "arm:elites" not in again.res["steps"]
+
+
+def test_run_does_only_the_named_steps_in_plan_order(tmp_path, monkeypatch):
+    exp = self_improve.Experiment("tiny", tmp_path / "work", tmp_path / "results",
+                                  steps=["arm:seeds", "arm:base"])
+    done = []
+    monkeypatch.setattr(exp, "steps", lambda: [(n, lambda n=n: done.append(n) or {"n": n})
+                                               for n in self_improve.step_names(exp.p)])
+    assert exp.run() is True
+    assert done == ["arm:base", "arm:seeds"] and set(exp.res["steps"]) == {"arm:base", "arm:seeds"}
+
+
+def test_an_unknown_step_is_one_error_and_deletes_nothing(tmp_path, capsys):
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "self_improve_tiny.json").write_text("{}")
+    rc = self_improve.main(["--size", "tiny", "--work", str(tmp_path / "work"), "--results", str(results),
+                            "--fresh", "--steps", "arm:base,arm:nope"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "unknown step arm:nope" in err[0]
+    assert (results / "self_improve_tiny.json").read_text() == "{}" and not (tmp_path / "work").exists()
